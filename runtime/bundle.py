@@ -1,0 +1,178 @@
+"""The model bundle: the one contract between `holevision.export` and the runtime.
+
+A bundle is a folder::
+
+    manifest.json              this schema (format_version 1)
+    model.onnx                 fp32, uint8 BGR NHWC in, normalization folded into the graph
+    model.int8.onnx            optional, static QDQ INT8 that passed its accuracy gate
+    model.fp16.onnx            optional, for GPUs
+    model.trt10.8-sm89.plan    optional TensorRT plans, named by TensorRT version and GPU
+
+The runtime verifies the sha256 of every file listed in the manifest and refuses a bundle that does
+not match (a changed byte, a missing file, or an unlisted model file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DEFAULT_BUNDLE_DIR = Path(__file__).parent / "default_bundle"
+
+
+class BundleError(ValueError):
+    """A bundle is missing, malformed or does not match its manifest."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class InputSpec(_Strict):
+    """What the graph takes: camera pixels as they are. Normalization is inside the graph."""
+
+    height: int = Field(gt=0, multiple_of=32)
+    width: int = Field(gt=0, multiple_of=32)
+    dtype: Literal["uint8"] = "uint8"
+    layout: Literal["NHWC"] = "NHWC"
+    color: Literal["BGR"] = "BGR"
+    batch: int = Field(1, ge=1, description="fixed batch size of the graph")
+    mean: list[float] = Field(description="RGB mean (0..1) folded into the graph, informational")
+    std: list[float] = Field(description="RGB std (0..1) folded into the graph, informational")
+
+
+class OutputSpec(_Strict):
+    names: list[str] = Field(min_length=1, description="graph output names, from the model's NamedTuple")
+    probabilities: str = Field(description="output holding per-class probabilities, (N, C, H, W), at input size")
+    classes: list[str] = Field(min_length=2, description="class names; index 0 is background")
+    stride: int = Field(1, ge=1, description="input pixels per output pixel of `probabilities`")
+
+
+class PostprocessSpec(_Strict):
+    threshold: float = Field(0.5, gt=0, lt=1, description="hole probability threshold")
+    min_area_px: float = Field(6.0, ge=0, description="instances smaller than this are dropped")
+
+
+class TilingSpec(_Strict):
+    tile_height: int = Field(gt=0)
+    tile_width: int = Field(gt=0)
+    overlap_px: int = Field(64, ge=0, description="tiles overlap by this much; holes up to ~this size cross seams safely")
+
+
+class Manifest(_Strict):
+    format_version: int = FORMAT_VERSION
+    name: str
+    backbone: str = Field(description="registered backbone name, e.g. dinov3-convnext-tiny")
+    architecture: str = Field(description="student/segmenter architecture actually exported")
+    parameters: int = Field(ge=0)
+    gflops: float = Field(ge=0, description="GFLOPs of one forward pass at the export size")
+    input: InputSpec
+    outputs: OutputSpec
+    postprocess: PostprocessSpec = Field(default_factory=PostprocessSpec)
+    tiling: TilingSpec
+    metrics: dict = Field(default_factory=dict, description="gate figures at export (F1, center error, parity)")
+    provenance: dict = Field(default_factory=dict, description="git revision, library versions, dataset, seed, date")
+    files: dict[str, str] = Field(default_factory=dict, description="file name -> sha256 of every file but this one")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    manifest: Manifest
+
+    def model_file(self, precision: Literal["fp32", "int8", "fp16"] = "fp32") -> Path:
+        name = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}[precision]
+        if name not in self.manifest.files:
+            raise BundleError(f"{self.path}: bundle has no {precision} model ({name} is not in the manifest)")
+        return self.path / name
+
+    def has(self, name: str) -> bool:
+        return name in self.manifest.files
+
+    def plans(self) -> list[str]:
+        return sorted(n for n in self.manifest.files if n.endswith(".plan"))
+
+    @property
+    def sha256(self) -> str:
+        """Identity of the bundle: sha256 of its manifest file."""
+        return sha256_file(self.path / MANIFEST)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    path = Path(path)
+    file = path / MANIFEST if path.is_dir() else path
+    if not file.exists():
+        raise BundleError(f"{file}: no manifest (is {path} a holevision bundle folder?)")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{file}: not valid JSON: {exc}") from None
+    if isinstance(data, dict) and data.get("format_version", FORMAT_VERSION) != FORMAT_VERSION:
+        raise BundleError(f"{file}: format_version {data.get('format_version')} is not supported "
+                          f"(this holevision reads version {FORMAT_VERSION})")
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())
+        raise BundleError(f"{file}: invalid manifest: {problems}") from None
+
+
+def verify_bundle(path: str | Path) -> list[str]:
+    """Every mismatch as a ``file: problem`` line; empty when the bundle is intact."""
+    path = Path(path)
+    try:
+        manifest = read_manifest(path)
+    except BundleError as exc:
+        return [str(exc)]
+    problems = []
+    if "model.onnx" not in manifest.files:
+        problems.append(f"{path / 'model.onnx'}: not listed in the manifest (every bundle has an fp32 model)")
+    for name, expected in sorted(manifest.files.items()):
+        file = path / name
+        if "/" in name or "\\" in name or name == MANIFEST:
+            problems.append(f"{file}: invalid file name in manifest")
+        elif not file.is_file():
+            problems.append(f"{file}: missing")
+        elif sha256_file(file) != expected:
+            problems.append(f"{file}: sha256 mismatch (file changed since export)")
+    for file in sorted(path.iterdir()):
+        if file.name != MANIFEST and file.suffix in (".onnx", ".plan") and file.name not in manifest.files:
+            problems.append(f"{file}: model file not listed in the manifest")
+    return problems
+
+
+def load_bundle(path: str | Path | None = None, *, verify: bool = True) -> Bundle:
+    """Open a bundle folder (None or 'default' = the packaged default) and verify it."""
+    path = DEFAULT_BUNDLE_DIR if path in (None, "default") else Path(path)
+    if not path.is_dir():
+        raise BundleError(f"{path}: bundle folder not found")
+    manifest = read_manifest(path)
+    if verify:
+        problems = verify_bundle(path)
+        if problems:
+            raise BundleError("refusing a bundle that does not match its manifest:\n  " + "\n  ".join(problems))
+    return Bundle(path=path, manifest=manifest)
+
+
+def write_manifest(folder: str | Path, manifest: Manifest) -> Manifest:
+    """Hash every file in ``folder`` (except the manifest) into ``manifest.files`` and write it."""
+    folder = Path(folder)
+    files = {f.name: sha256_file(f) for f in sorted(folder.iterdir()) if f.is_file() and f.name != MANIFEST}
+    manifest = manifest.model_copy(update={"files": files})
+    (folder / MANIFEST).write_text(json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    return manifest

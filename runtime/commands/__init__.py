@@ -1,0 +1,1 @@
+"""Subcommand modules of the `holevision` CLI (standard-library imports only at import time)."""

@@ -1,0 +1,142 @@
+"""`Holes`: the typed result of hole extraction, one row per hole, numpy arrays throughout.
+
+Pixel quantities are in original image coordinates (u right, v down, pixel centers at integers).
+Robot-frame quantities are filled in by the geometry step and stay NaN until then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+
+def _column(n: int, width: int | None = None, fill: float = np.nan) -> np.ndarray:
+    shape = (n,) if width is None else (n, width)
+    return np.full(shape, fill, dtype=np.float64)
+
+
+@dataclass
+class Holes:
+    """N measured holes. Every array has N rows; build with ``Holes.empty()`` or the constructor."""
+
+    centers: np.ndarray                       # (N, 2) subpixel center (u, v), px
+    axes: np.ndarray                          # (N, 2) ellipse full axes (major, minor), px
+    angles: np.ndarray                        # (N,) ellipse major-axis angle, degrees, from +u toward +v
+    scores: np.ndarray                        # (N,) model confidence in [0, 1]
+    circularity: np.ndarray = None            # (N,) minor / major in (0, 1]
+    fit_residual: np.ndarray = None           # (N,) RMS distance of edge points to the ellipse, px
+    on_border: np.ndarray = None              # (N,) bool: cut by the image border (measurement unreliable)
+    refined: np.ndarray = None                # (N,) bool: center/axes from the subpixel edge fit (else from the mask)
+    points_base: np.ndarray = None            # (N, 3) hole center in the robot base frame, mm (NaN = not computed)
+    approach_base: np.ndarray = None          # (N, 3) unit approach vector in the base frame (plane normal)
+    diameters_mm: np.ndarray = None           # (N,) mm (NaN = not computed)
+    ids: np.ndarray = None                    # (N,) int, 1-based, numbered left-to-right, top-to-bottom
+
+    def __post_init__(self) -> None:
+        self.centers = np.asarray(self.centers, dtype=np.float64).reshape(-1, 2)
+        n = len(self.centers)
+        self.axes = np.asarray(self.axes, dtype=np.float64).reshape(-1, 2)
+        self.angles = np.asarray(self.angles, dtype=np.float64).reshape(-1)
+        self.scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
+        defaults = {
+            "circularity": lambda: np.divide(self.axes[:, 1], self.axes[:, 0],
+                                             out=np.zeros(n), where=self.axes[:, 0] > 0),
+            "fit_residual": lambda: _column(n),
+            "on_border": lambda: np.zeros(n, dtype=bool),
+            "refined": lambda: np.zeros(n, dtype=bool),
+            "points_base": lambda: _column(n, 3),
+            "approach_base": lambda: _column(n, 3),
+            "diameters_mm": lambda: _column(n),
+            "ids": lambda: np.arange(1, n + 1, dtype=np.int64),
+        }
+        for name, make in defaults.items():
+            value = getattr(self, name)
+            setattr(self, name, make() if value is None else np.asarray(value))
+        self.on_border = self.on_border.astype(bool)
+        self.refined = self.refined.astype(bool)
+        self.ids = self.ids.astype(np.int64)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if len(value) != n:
+                raise ValueError(f"Holes.{f.name} has {len(value)} rows, expected {n} (one per center); "
+                                 f"shape {value.shape}")
+        for name, width in (("axes", 2), ("points_base", 3), ("approach_base", 3)):
+            if getattr(self, name).shape != (n, width):
+                raise ValueError(f"Holes.{name} must have shape ({n}, {width}), got {getattr(self, name).shape}")
+
+    @classmethod
+    def empty(cls) -> "Holes":
+        return cls(centers=np.zeros((0, 2)), axes=np.zeros((0, 2)), angles=np.zeros(0), scores=np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.centers)
+
+    def __getitem__(self, index) -> "Holes":
+        """Select rows by int, slice, index array or boolean mask; always returns Holes."""
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return Holes(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    @property
+    def diameters_px(self) -> np.ndarray:
+        """Equivalent circle diameter: geometric mean of the ellipse's full axes (px)."""
+        return np.sqrt(self.axes[:, 0] * self.axes[:, 1])
+
+    @classmethod
+    def concatenate(cls, parts: list["Holes"]) -> "Holes":
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
+
+    def numbered(self, row_tolerance_px: float | None = None) -> "Holes":
+        """Sort left-to-right, top-to-bottom (rows grouped within ``row_tolerance_px``) and renumber 1..N.
+
+        Rows: holes whose v differ by less than the tolerance (default: half the median diameter,
+        at least 4 px) are one row, ordered by u. Numbers are stable for the same image.
+        """
+        n = len(self)
+        if n == 0:
+            return self
+        tol = row_tolerance_px
+        if tol is None:
+            tol = max(4.0, 0.5 * float(np.median(self.diameters_px)))
+        order_v = np.argsort(self.centers[:, 1], kind="stable")
+        row_of = np.empty(n, dtype=np.int64)
+        row, row_start_v = 0, self.centers[order_v[0], 1]
+        for i in order_v:
+            if self.centers[i, 1] - row_start_v > tol:
+                row += 1
+                row_start_v = self.centers[i, 1]
+            row_of[i] = row
+        order = np.lexsort((self.centers[:, 0], row_of))
+        out = self[order]
+        out.ids = np.arange(1, n + 1, dtype=np.int64)
+        return out
+
+    def to_rows(self) -> list[dict]:
+        """Plain dicts (JSON-ready, NaN -> None), one per hole, in id order."""
+        def num(x):
+            x = float(x)
+            return None if not np.isfinite(x) else round(x, 4)
+
+        rows = []
+        for i in range(len(self)):
+            rows.append({
+                "id": int(self.ids[i]),
+                "u": num(self.centers[i, 0]), "v": num(self.centers[i, 1]),
+                "diameter_px": num(self.diameters_px[i]),
+                "major_px": num(self.axes[i, 0]), "minor_px": num(self.axes[i, 1]),
+                "angle_deg": num(self.angles[i]),
+                "circularity": num(self.circularity[i]),
+                "fit_residual_px": num(self.fit_residual[i]),
+                "score": num(self.scores[i]),
+                "on_border": bool(self.on_border[i]),
+                "refined": bool(self.refined[i]),
+                "x_mm": num(self.points_base[i, 0]), "y_mm": num(self.points_base[i, 1]),
+                "z_mm": num(self.points_base[i, 2]),
+                "approach": [num(a) for a in self.approach_base[i]] if np.all(np.isfinite(self.approach_base[i])) else None,
+                "diameter_mm": num(self.diameters_mm[i]),
+            })
+        return rows
