@@ -1,0 +1,1 @@
+"""Inference engines: one `Engine` interface over ONNX Runtime and native TensorRT."""

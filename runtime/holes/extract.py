@@ -1,0 +1,143 @@
+"""`extract_holes`: hole probability map (+ the full-resolution image) -> measured `Holes`.
+
+probability -> instances (connected components, touching holes split) -> subpixel edge points along
+radial profiles of the image -> robust ellipse fit (circle fit for holes cut by the image border) ->
+center, axes, angle, circularity, fit residual, score. Holes whose edge fit fails or disagrees with
+their mask keep the mask's moment ellipse and are marked ``refined = False``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from holevision.runtime.detections import Holes
+from holevision.runtime.holes.edges import radial_edge_points, ray_angles
+from holevision.runtime.holes.ellipse_fit import EllipseFit, fit_circles_robust, fit_ellipses_robust
+from holevision.runtime.holes.instances import find_instances
+
+RAYS_SMALL = 64      # rays per hole below LARGE_RADIUS_PX
+RAYS_LARGE = 128
+LARGE_RADIUS_PX = 24.0
+
+
+class HoleExtractionError(ValueError):
+    """The inputs to hole extraction do not fit together (shape, dtype, range)."""
+
+
+def _check_inputs(prob_hole, image_bgr, threshold: float) -> tuple[np.ndarray, np.ndarray | None]:
+    prob = np.asarray(prob_hole)
+    if prob.ndim != 2:
+        raise HoleExtractionError(f"prob_hole must be a (H, W) map, got shape {prob.shape}")
+    if not np.issubdtype(prob.dtype, np.floating):
+        raise HoleExtractionError(f"prob_hole must be float probabilities in [0, 1], got dtype {prob.dtype}")
+    if not 0.0 < threshold < 1.0:
+        raise HoleExtractionError(f"threshold must be in (0, 1), got {threshold}")
+    if image_bgr is None:
+        return prob, None
+    image = np.asarray(image_bgr)
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
+        raise HoleExtractionError(f"image must be (H, W) grey or (H, W, 3) BGR, got shape {image.shape}")
+    if image.shape[:2] != prob.shape:
+        raise HoleExtractionError(f"image is {image.shape[1]}x{image.shape[0]} but prob_hole is "
+                                  f"{prob.shape[1]}x{prob.shape[0]}; they must match (original pixels)")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.dtype not in (np.uint8, np.uint16, np.float32):
+        image = image.astype(np.float32)
+    return prob, np.ascontiguousarray(image)
+
+
+def ellipse_radius(axes: np.ndarray, angles_deg: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """Distance from an ellipse's center to its outline along each direction: (N, K) px."""
+    a = np.maximum(axes[:, 0, None] / 2, 1e-6)
+    b = np.maximum(axes[:, 1, None] / 2, 1e-6)
+    phi = directions[None, :] - np.radians(angles_deg)[:, None]
+    return 1.0 / np.sqrt((np.cos(phi) / a) ** 2 + (np.sin(phi) / b) ** 2)
+
+
+def _fit_group(image, labels, own_labels, centers, axes, angles, on_border, rays: int):
+    """Two passes of edge sampling + fitting for holes that share a ray count."""
+    directions = ray_angles(rays)
+    radius = np.sqrt(axes[:, 0] * axes[:, 1]) / 2
+    # Pass 1: rays from the mask centroid, search wide around the mask's outline.
+    expected = ellipse_radius(axes, angles, directions)
+    edges = radial_edge_points(image, centers, expected, np.clip(0.4 * radius, 3.0, 12.0), directions,
+                               labels=labels, own_labels=own_labels)
+    fit = _fit(edges.points, edges.valid, on_border)
+    # Pass 2: rays from the fitted center, search narrowly around the fitted outline.
+    use = fit.ok
+    centers2 = np.where(use[:, None], fit.centers, centers)
+    axes2 = np.where(use[:, None], fit.axes, axes)
+    angles2 = np.where(use, fit.angles, angles)
+    radius2 = np.sqrt(axes2[:, 0] * axes2[:, 1]) / 2
+    expected2 = ellipse_radius(axes2, angles2, directions)
+    edges2 = radial_edge_points(image, centers2, expected2, np.clip(0.15 * radius2, 2.0, 5.0), directions,
+                                labels=labels, own_labels=own_labels, polarity=edges.polarity)
+    fit2 = _fit(edges2.points, edges2.valid, on_border)
+    return fit2
+
+
+def _fit(points, valid, on_border) -> EllipseFit:
+    fit = fit_ellipses_robust(points, valid)
+    if on_border.any():
+        circles = fit_circles_robust(points[on_border], valid[on_border])
+        for name in ("centers", "axes", "angles", "residual", "inliers", "ok"):
+            getattr(fit, name)[on_border] = getattr(circles, name)
+    return fit
+
+
+def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *, threshold: float = 0.5,
+                  min_area_px: float = 6.0, refine: bool = True, min_diameter_px: float = 0.0) -> Holes:
+    """Find and measure holes.
+
+    prob_hole: (H, W) float hole probability in [0, 1], in the image's original pixels.
+    image_bgr: the full-resolution frame ((H, W, 3) BGR or (H, W) grey) for the subpixel edge fit;
+    None measures from the mask alone (``refined`` stays False).
+    Returns `Holes` numbered left-to-right, top-to-bottom; holes cut by the image border are kept and
+    flagged ``on_border`` (their circle is fitted to the visible arc only).
+    """
+    prob, image = _check_inputs(prob_hole, image_bgr, threshold)
+    instances = find_instances(prob, threshold=threshold, min_area_px=min_area_px)
+    n = len(instances)
+    if n == 0:
+        return Holes.empty()
+    height, width = prob.shape
+    x, y, w, h = instances.boxes.T
+    on_border = (x <= 0) | (y <= 0) | (x + w >= width) | (y + h >= height)
+    centers = instances.centroids.copy()
+    axes = instances.mask_axes.copy()
+    angles = instances.mask_angles.copy()
+    residual = np.full(n, np.nan)
+    refined = np.zeros(n, dtype=bool)
+
+    if refine and image is not None:
+        own_labels = np.arange(1, n + 1)
+        radius = np.sqrt(axes[:, 0] * axes[:, 1]) / 2
+        large = radius >= LARGE_RADIUS_PX
+        for group, rays in ((~large, RAYS_SMALL), (large, RAYS_LARGE)):
+            if not group.any():
+                continue
+            fit = _fit_group(image, instances.labels, own_labels[group], centers[group], axes[group],
+                             angles[group], on_border[group], rays)
+            mask_radius = radius[group]
+            shift = np.linalg.norm(fit.centers - centers[group], axis=1)
+            fit_radius = np.sqrt(np.abs(fit.axes[:, 0] * fit.axes[:, 1])) / 2
+            # Trust the edge fit only where it agrees with the mask it started from.
+            plausible = (fit.ok & (shift <= 0.5 * mask_radius + 2.0)
+                         & (fit_radius >= 0.5 * mask_radius - 1.0) & (fit_radius <= 1.6 * mask_radius + 2.0))
+            index = np.flatnonzero(group)[plausible]
+            centers[index] = fit.centers[plausible]
+            axes[index] = fit.axes[plausible]
+            angles[index] = fit.angles[plausible]
+            residual[index] = fit.residual[plausible]
+            refined[index] = True
+        # A fitted outline that leaves the image also means the hole is cut by the border.
+        half_major = axes[:, 0] / 2
+        on_border |= ((centers[:, 0] - half_major < -0.5) | (centers[:, 1] - half_major < -0.5)
+                      | (centers[:, 0] + half_major > width - 0.5) | (centers[:, 1] + half_major > height - 0.5))
+
+    holes = Holes(centers=centers, axes=axes, angles=angles, scores=instances.scores,
+                  fit_residual=residual, on_border=on_border, refined=refined)
+    if min_diameter_px > 0:
+        holes = holes[holes.diameters_px >= min_diameter_px]
+    return holes.numbered()
