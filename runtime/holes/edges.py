@@ -15,13 +15,14 @@ All holes are processed together in a handful of vectorised calls.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 STEP_PX = 0.5          # sampling step along a ray
-HALF_SAMPLES = 24      # samples on each side of the expected radius -> window of +-12 px at most
+HALF_SAMPLES = 32      # at most this many samples on each side of the expected radius
 CENTROID_HALF_SAMPLES = 6  # the gradient peak's centroid is taken over +-3 px
 # Grey conversion weights for BGR (ITU-R BT.601, as OpenCV's COLOR_BGR2GRAY).
 BGR_TO_GREY = np.array([0.114, 0.587, 0.299], dtype=np.float32)
@@ -57,7 +58,9 @@ def radial_edge_points(image: np.ndarray, centers: np.ndarray, expected_radii: n
         return EdgePoints(np.zeros((0, k, 2)), np.zeros((0, k), bool), np.zeros(0))
     height, width = image.shape[:2]
     expected = np.broadcast_to(np.asarray(expected_radii, dtype=np.float64).reshape(n, -1), (n, k))
-    offsets = (np.arange(2 * HALF_SAMPLES + 1) - HALF_SAMPLES) * STEP_PX          # (S,)
+    # Enough samples for the widest search window plus the centroid window around a peak at its end.
+    half = min(HALF_SAMPLES, int(np.ceil(float(np.max(half_widths)) / STEP_PX)) + CENTROID_HALF_SAMPLES + 2)
+    offsets = (np.arange(2 * half + 1) - half) * STEP_PX                           # (S,)
     radii = np.maximum(expected[..., None] + offsets, 0.0)                        # (N, K, S)
     cos, sin = np.cos(angles), np.sin(angles)
     xs = centers[:, 0, None, None] + radii * cos[None, :, None]
@@ -74,10 +77,11 @@ def radial_edge_points(image: np.ndarray, centers: np.ndarray, expected_radii: n
     usable = inside & in_window
 
     if polarity is None:
-        centre = HALF_SAMPLES
+        centre = half
         inner = np.where(usable[..., :centre - 1], profile[..., :centre - 1], np.nan)
         outer = np.where(usable[..., centre + 2:], profile[..., centre + 2:], np.nan)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # rays entirely outside the image
             difference = np.nanmedian(np.nanmean(outer, axis=2) - np.nanmean(inner, axis=2), axis=1)
         polarity = np.where(np.nan_to_num(difference) >= 0, 1.0, -1.0)
     else:
@@ -93,7 +97,8 @@ def radial_edge_points(image: np.ndarray, centers: np.ndarray, expected_radii: n
     g = np.where(grad_ok, grad, -np.inf)
 
     ray_max = g.max(axis=2)                                                       # (N, K)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         hole_level = np.nanmedian(np.where(np.isfinite(ray_max), ray_max, np.nan), axis=1)  # (N,)
     hole_level = np.nan_to_num(hole_level, nan=0.0)
     floor = np.maximum(0.35 * ray_max, 0.3 * hole_level[:, None])                  # (N, K)
@@ -102,11 +107,13 @@ def radial_edge_points(image: np.ndarray, centers: np.ndarray, expected_radii: n
     peak &= np.isfinite(g)
     peak[..., :2] = False
     peak[..., -2:] = False
-    distance = np.where(peak, np.abs(np.arange(g.shape[2]) - HALF_SAMPLES), np.inf)
+    distance = np.where(peak, np.abs(np.arange(g.shape[2]) - half), np.inf)
     index = np.argmin(distance, axis=2)                                           # (N, K)
     found = np.isfinite(np.take_along_axis(distance, index[..., None], axis=2)[..., 0])
 
     position, sigma2 = _gradient_centroid(grad, grad_ok, index)
+    found &= np.isfinite(position)
+    position = np.where(np.isfinite(position), position, index)
     r_edge = np.take_along_axis(radii, np.clip(np.rint(position), 0, g.shape[2] - 1).astype(np.int64)[..., None],
                                 axis=2)[..., 0] + (position - np.rint(position)) * STEP_PX
     if curvature_correction:
@@ -134,7 +141,7 @@ def _gradient_centroid(grad: np.ndarray, grad_ok: np.ndarray, index: np.ndarray)
     position = index.astype(np.float64)
     variance = np.full(index.shape, np.nan)
     for _ in range(2):
-        centre = np.clip(np.rint(position).astype(np.int64), 0, samples - 1)
+        centre = np.clip(np.rint(np.nan_to_num(position, nan=0.0)).astype(np.int64), 0, samples - 1)
         at = centre[..., None] + offsets
         inside = (at >= 0) & (at < samples)
         at = np.clip(at, 0, samples - 1)
@@ -145,5 +152,5 @@ def _gradient_centroid(grad: np.ndarray, grad_ok: np.ndarray, index: np.ndarray)
         with np.errstate(all="ignore"):
             mean = (weight * offsets).sum(axis=2) / total
             variance = (weight * (offsets - mean[..., None]) ** 2).sum(axis=2) / total * STEP_PX ** 2
-        position = np.where(total > 0, centre + np.nan_to_num(mean), np.nan)
+        position = np.where((total > 0) & np.isfinite(position), centre + np.nan_to_num(mean), np.nan)
     return position, variance

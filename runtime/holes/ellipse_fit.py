@@ -10,6 +10,7 @@ rejected iteratively by their Sampson (first-order geometric) distance.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,7 +146,8 @@ def fit_ellipses_robust(points: np.ndarray, valid: np.ndarray, *, iterations: in
         ok &= enough
         dist = sampson_distance(conic, safe_points)
         masked = np.where(inliers, dist, np.nan)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # holes without any inlier left
             sigma = 1.4826 * np.nanmedian(masked, axis=1)
         limit = np.maximum(k_sigma * np.nan_to_num(sigma, nan=np.inf), floor_px)
         new_inliers = valid & (dist <= limit[:, None])
@@ -184,7 +186,8 @@ def fit_circles_robust(points: np.ndarray, valid: np.ndarray, *, iterations: int
         centers = np.stack([cx, cy], axis=1) * scale[:, None] + mean
         dist = np.abs(np.linalg.norm(safe_points - centers[:, None, :], axis=2) - radius[:, None])
         masked = np.where(inliers, dist, np.nan)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # holes without any inlier left
             sigma = 1.4826 * np.nanmedian(masked, axis=1)
         limit = np.maximum(k_sigma * np.nan_to_num(sigma, nan=np.inf), floor_px)
         new_inliers = valid & (dist <= limit[:, None])
