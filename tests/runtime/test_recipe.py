@@ -171,3 +171,62 @@ def test_library_from_files(tmp_path):
     save_recipe(_recipe("b"), tmp_path / "b.json")
     library = RecipeLibrary.from_files([tmp_path / "a.toml", tmp_path / "b.json"], active=2)
     assert library.active.name == "b" and len(library) == 2
+
+
+# ----------------------------------------------------------------------------------------- commands
+
+COMMANDS = ("holevision.runtime.commands.recipe", "holevision.runtime.commands.bench_inspect")
+
+
+def run_cli(argv):
+    from holevision.runtime import cli
+
+    args = cli.build_parser(COMMANDS).parse_args(argv)
+    return args.func(args)
+
+
+def fake_detections(monkeypatch, centers, diameters):
+    """Stand in for the model: the commands get these holes for any image."""
+    import cv2
+
+    from holevision.runtime.commands import recipe as command
+    from holevision.runtime.detections import Holes
+
+    holes = Holes(centers=centers, axes=np.stack([diameters] * 2, axis=1), angles=np.zeros(len(centers)),
+                  scores=np.ones(len(centers)))
+    monkeypatch.setattr(command, "_detect", lambda image, model: holes)
+    return cv2
+
+
+def test_from_cad_then_check(tmp_path, capsys):
+    csv_path = write(tmp_path, "x,y,diameter\n0,0,6.6\n40,0,8\n20,25,6.6\n", "plate.csv")
+    out = tmp_path / "plate.toml"
+    assert run_cli(["recipe", "from-cad", "--csv", str(csv_path), "--out", str(out), "--position-tol", "0.3"]) == 0
+    assert run_cli(["recipe", "check", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "3 holes" in text and "OK" in text and "units=mm" in text
+
+
+def test_create_from_golden_then_inspect_exit_codes(tmp_path, monkeypatch, capsys):
+    centers = np.array([[100.0, 100.0], [300.0, 110.0], [200.0, 260.0], [320.0, 300.0]])
+    diameters = np.array([24.0, 24.0, 40.0, 30.0])
+    cv2 = fake_detections(monkeypatch, centers, diameters)
+    image = tmp_path / "part.png"
+    cv2.imwrite(str(image), np.zeros((400, 500, 3), np.uint8))
+    recipe_path = tmp_path / "golden.toml"
+    assert run_cli(["recipe", "create", "--image", str(image), "--out", str(recipe_path)]) == 0
+    assert run_cli(["inspect", str(image), "--recipe", str(recipe_path), "--json", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["verdict"] == "OK"
+    fake_detections(monkeypatch, centers[[0, 1, 3]], diameters[[0, 1, 3]])   # the 40 px hole is missing
+    assert run_cli(["recipe", "inspect", str(image), "--recipe", str(recipe_path)]) == 1
+    assert "MISSING" in capsys.readouterr().out
+    fake_detections(monkeypatch, centers[:1], diameters[:1])
+    assert run_cli(["inspect", str(image), "--recipe", str(recipe_path)]) == 4
+
+
+def test_bench_inspect_writes_figures(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert run_cli(["bench", "inspect", "--parts", "20", "--oot-parts", "5", "--seed", "3", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert figures["parts"] == 20 and figures["oot_cases"] == 5
+    assert "missing-hole recall" in capsys.readouterr().out
