@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 # Modules that register subcommands, in the order they appear in `holevision --help`.
 COMMAND_MODULES: tuple[str, ...] = (
     "holevision.runtime.commands.config",
+    "holevision.export.commands.synth",
+    "holevision.export.commands.data",
     "holevision.runtime.commands.recipe",
     "holevision.runtime.commands.bench_inspect",
 )
