@@ -21,6 +21,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "holevision.runtime.commands.config",
     "holevision.export.commands.synth",
     "holevision.export.commands.data",
+    "holevision.export.commands.train",
+    "holevision.export.commands.distill",
+    "holevision.export.commands.evaluate",
     "holevision.runtime.commands.recipe",
     "holevision.runtime.commands.bench_inspect",
 )

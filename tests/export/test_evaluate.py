@@ -1,0 +1,119 @@
+"""Hole-level evaluation: matching rule, figures, and the `holevision eval` command on a run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+cv2 = pytest.importorskip("cv2")
+
+from holevision.export.evaluate import (  # noqa: E402
+    HoleScore, PredictedHoles, connected_component_holes, evaluate_probabilities, match_holes,
+)
+from holevision.export.labeled_images import GroundTruthHoles, LabeledImage, load_labeled_images  # noqa: E402
+
+
+def test_matching_tolerance_is_max_of_2px_and_quarter_radius():
+    truth = np.array([[10.0, 10.0], [100.0, 100.0]])
+    diameters = np.array([6.0, 40.0])  # tolerances: max(2, 0.75) = 2 px; max(2, 5) = 5 px
+    assert match_holes(np.array([[11.9, 10.0]]), truth[:1], diameters[:1]) == [(0, 0)]
+    assert match_holes(np.array([[12.1, 10.0]]), truth[:1], diameters[:1]) == []
+    assert match_holes(np.array([[104.9, 100.0]]), truth[1:], diameters[1:]) == [(0, 0)]
+    assert match_holes(np.array([[105.1, 100.0]]), truth[1:], diameters[1:]) == []
+
+
+def test_matching_is_one_to_one_and_optimal():
+    truth = np.array([[0.0, 0.0], [3.0, 0.0]])
+    predicted = np.array([[1.4, 0.0], [1.6, 0.0]])  # both near both; greedy nearest would pair badly
+    pairs = match_holes(predicted, truth, np.array([40.0, 40.0]))
+    assert sorted(pairs) == [(0, 0), (1, 1)]
+    # Two predictions on one hole: one true positive, one false positive.
+    score = HoleScore()
+    score.add(PredictedHoles(np.array([[0.0, 0.0], [0.5, 0.0]]), np.array([10.0, 10.0])),
+              GroundTruthHoles(np.array([[0.0, 0.0]]), np.array([10.0]), np.array([True])))
+    s = score.summary()
+    assert (s["true_positives"], s["false_positives"], s["false_negatives"]) == (1, 1, 0)
+    assert s["precision"] == 0.5 and s["recall"] == 1.0 and s["f1"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_center_and_diameter_errors_use_exact_ground_truth_only():
+    score = HoleScore()
+    truth = GroundTruthHoles(np.array([[10.0, 10.0], [50.0, 50.0]]), np.array([10.0, 10.0]), np.array([True, False]))
+    predicted = PredictedHoles(np.array([[10.3, 10.4], [50.5, 50.0]]), np.array([10.5, 9.0]))
+    score.add(predicted, truth, np.ones((4, 4), bool), np.pad(np.ones((2, 4), bool), ((0, 2), (0, 0))))
+    s = score.summary()
+    assert s["f1"] == 1.0 and s["matched_with_exact_center"] == 1
+    assert s["center_error_rms_px"] == pytest.approx(0.5)
+    assert s["diameter_error_mean_abs_px"] == pytest.approx(0.5)
+    assert s["mask_iou"] == pytest.approx(0.5)
+
+
+def test_connected_components_find_discs_and_drop_specks():
+    prob = np.zeros((64, 64), np.float32)
+    cv2.circle(prob, (20, 30), 6, 1.0, -1)
+    prob[2, 2] = 1.0  # a 1-pixel speck, below min area
+    holes = connected_component_holes(prob)
+    assert len(holes) == 1
+    assert np.allclose(holes.centers[0], (20, 30), atol=0.05)
+    assert holes.diameters[0] == pytest.approx(12.5, abs=1.0)
+
+
+def _disc_dataset(root: Path) -> Path:
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i, centers in enumerate([[(20, 20), (60, 44)], [(40, 40)]]):
+        image = np.full((80, 80, 3), 200, np.uint8)
+        instances = np.zeros((80, 80), np.uint16)
+        for k, c in enumerate(centers):
+            cv2.circle(image, c, 7, (30, 30, 30), -1)
+            cv2.circle(instances, c, 7, k + 1, -1)
+        cv2.imwrite(str(root / "images" / f"{i}.png"), image)
+        cv2.imwrite(str(root / "masks" / f"{i}.png"), instances)
+    return root
+
+
+def test_a_perfect_predictor_scores_one_and_a_blind_one_zero(tmp_path):
+    items = load_labeled_images(_disc_dataset(tmp_path / "d"))
+    assert len(items) == 2 and items[0].classes[:2] == ("background", "hole")
+
+    def perfect(image):
+        hole = (image[..., 0] < 100).astype(np.float32)
+        return np.stack([1 - hole, hole])
+
+    def blind(image):
+        return np.stack([np.ones(image.shape[:2]), np.zeros(image.shape[:2])]).astype(np.float32)
+
+    good = evaluate_probabilities(items, perfect, refine=False)
+    assert good["f1"] == 1.0 and good["holes_true"] == 3 and good["mask_iou"] == pytest.approx(1.0)
+    bad = evaluate_probabilities(items, blind, refine=False)
+    assert bad["recall"] == 0.0 and bad["f1"] == 0.0
+
+
+def test_eval_command_on_a_run_writes_json(tmp_path):
+    pytest.importorskip("torch")
+    from holevision.export.train import TrainConfig, train
+    from holevision.runtime.cli import main
+
+    data = _disc_dataset(tmp_path / "d")
+    train(TrainConfig(data=str(data), out=str(tmp_path / "run"), model="nano", mode="full", size=64, epochs=1,
+                      batch=2, steps_per_epoch=1,
+                      overrides=dict(hidden_sizes=[8, 8, 8, 8], depths=[1, 1, 1, 1], decoder_channels=8,
+                                     stem_channels=[8, 8, 8])), progress=False)
+    out = tmp_path / "metrics.json"
+    assert main(["eval", "--model", str(tmp_path / "run"), "--data", str(data), "--json", str(out),
+                 "--no-refine", "--device", "cpu"]) == 0
+    metrics = json.loads(out.read_text())
+    for key in ("precision", "recall", "f1", "mask_iou", "center_error_rms_px", "center_error_p95_px",
+                "diameter_error_mean_abs_px"):
+        assert key in metrics
+    assert metrics["model_kind"] == "run" and metrics["images"] == 2
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path):
+    from holevision.export.labeled_images import LabeledDataError
+
+    with pytest.raises(LabeledDataError, match="nowhere: dataset not found"):
+        load_labeled_images(tmp_path / "nowhere")
