@@ -36,6 +36,8 @@ class SourceConfig(_Section):
     fps: float = Field(5.0, gt=0, description="free-run rate for synthetic/folder/video sources")
     loop: bool = Field(True, description="restart a video file or folder at its end")
     seed: int = Field(0, description="seed of the synthetic source")
+    synthetic_style: Literal["photo", "cad", "discs"] = Field(
+        "photo", description="synthetic parts: photo-like or CAD-like renders, or plain discs (benchmarks)")
     width: int = Field(1280, ge=32)
     height: int = Field(1024, ge=32)
     stale_after_s: float = Field(2.0, gt=0, description="no new frame for this long means the camera is lost")
@@ -53,10 +55,15 @@ class ModelConfig(_Section):
 
 
 class TriggerConfig(_Section):
+    """How frames are taken: free-run (newest frame wins), software (ZeroMQ command) or plc (Modbus handshake)."""
+
     mode: Literal["free-run", "software", "plc"] = "free-run"
+    frame_timeout_s: float = Field(2.0, gt=0, description="a trigger with no frame within this time gets an error result")
 
 
 class ZmqConfig(_Section):
+    """ZeroMQ: results on PUB, commands on REP. Loopback by default; binding elsewhere is a deliberate choice."""
+
     enabled: bool = True
     pub: str = Field("tcp://127.0.0.1:5555", description="PUB endpoint; results on topic 'holes/<camera>'")
     command: str = Field("tcp://127.0.0.1:5556", description="REP endpoint for trigger/status/result/select")
@@ -64,10 +71,12 @@ class ZmqConfig(_Section):
 
 
 class ModbusConfig(_Section):
+    """Modbus TCP: server (the PLC polls; 502 in production) or client (writes into the PLC's registers)."""
+
     enabled: bool = True
     mode: Literal["server", "client"] = "server"
     host: str = Field("127.0.0.1", description="server: bind address; client: the PLC's address")
-    port: int = Field(5020, ge=1, le=65535)
+    port: int = Field(5020, ge=0, le=65535, description="0 = any free port (tests)")
     unit_id: int = Field(1, ge=0, le=255)
     word_order: Literal["ABCD", "CDAB", "BADC", "DCBA"] = "ABCD"
     max_holes: int = Field(32, ge=1, le=200)
@@ -80,18 +89,26 @@ class PublishConfig(_Section):
 
 
 class CalibrationConfig(_Section):
+    """Pixel -> robot base frame (files from `holevision calib ...`); mode none keeps results in pixels."""
+
     camera: str = Field("", description="camera.json from `holevision calib intrinsics`; empty = pixels only")
     handeye: str = Field("", description="handeye.json from `holevision calib handeye`")
     plane: str = Field("", description="plane.json (work plane in the camera frame)")
     mode: Literal["none", "eye-to-hand", "eye-in-hand", "n-point"] = "none"
+    robot_pose_format: Literal["kuka", "fanuc", "ur"] = Field(
+        "kuka", description="eye-in-hand: units/angles of the pose in the Modbus robot_pose registers")
 
 
 class InspectConfig(_Section):
+    """QA inspection recipes (`holevision recipe ...`)."""
+
     recipes: list[str] = Field(default_factory=list, description="recipe files; the PLC selects by number (1-based)")
     active: int = Field(0, ge=0, description="recipe number at start; 0 = no inspection")
 
 
 class JournalConfig(_Section):
+    """Results journal (SQLite, WAL) and NG images in the state directory, with retention."""
+
     state_dir: str = Field("/var/lib/holevision", description="results journal (SQLite) and NG images")
     keep_results: int = Field(100_000, ge=1)
     keep_days: float = Field(30.0, gt=0)
@@ -100,9 +117,11 @@ class JournalConfig(_Section):
 
 
 class MetricsConfig(_Section):
+    """Prometheus /metrics and /health over HTTP on localhost."""
+
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = Field(9108, ge=1, le=65535)
+    port: int = Field(9108, ge=0, le=65535, description="0 = any free port (tests)")
 
 
 class Config(_Section):

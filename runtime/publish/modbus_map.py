@@ -21,6 +21,9 @@ import math
 import struct
 from dataclasses import dataclass
 
+from holevision.runtime.result import (  # noqa: F401 - re-exported for the map
+    ERROR_BAD_POSE, ERROR_CAMERA, ERROR_NONE, ERROR_PROCESSING, ERROR_TIMEOUT)
+
 WORD_ORDERS = ("ABCD", "CDAB", "BADC", "DCBA")
 
 # Status register bits (camera -> PLC).
@@ -28,7 +31,7 @@ STATUS_READY = 1 << 0         # service running, camera open, ready for a trigge
 STATUS_BUSY = 1 << 1          # a trigger is being processed
 STATUS_RESULT_VALID = 1 << 2  # result registers hold a complete result for RESULT_SEQUENCE
 STATUS_ERROR = 1 << 3         # the last trigger failed; see ERROR_CODE
-STATUS_OVERRUN = 1 << 4       # a trigger arrived while busy or before the last result was acknowledged
+STATUS_OVERRUN = 1 << 4       # a trigger arrived while the previous one was still being processed
 STATUS_TRIGGER_ACK = 1 << 5   # the camera has accepted the trigger (cleared when the PLC clears TRIGGER)
 
 # Control register bits (PLC -> camera).
@@ -36,12 +39,7 @@ CONTROL_TRIGGER = 1 << 0      # rising edge starts one acquisition
 CONTROL_RESULT_ACK = 1 << 1   # PLC has read the result; camera clears RESULT_VALID
 CONTROL_CLEAR_ERROR = 1 << 2  # clears ERROR and OVERRUN
 
-# Error codes (ERROR_CODE register).
-ERROR_NONE = 0
-ERROR_PROCESSING = 1          # the frame could not be processed (model/extraction failure)
-ERROR_CAMERA = 2              # no frame within the timeout (camera lost)
-ERROR_TIMEOUT = 3             # no result within the trigger timeout
-ERROR_BAD_POSE = 4            # eye-in-hand: the robot pose registers are not valid
+# Error codes (ERROR_CODE register) are the result schema's: 0 none, 1 processing, 2 camera, 3 timeout, 4 bad pose.
 
 VERDICT_CODES = {None: 0, "OK": 1, "NG": 2, "NONE": 3}
 
@@ -52,7 +50,7 @@ TRIGGER_ID = 3
 RECIPE_SELECT = 4
 ERROR_CODE = 5
 ROBOT_POSE_VALID = 8
-ROBOT_POSE = 10               # 6 float32: x, y, z (mm), rx, ry, rz (rotation vector, rad) = T_base_flange
+ROBOT_POSE = 10               # 6 float32: T_base_flange in calibration.robot_pose_format (kuka, fanuc, ur)
 RESULT_TRIGGER_ID = 30
 RESULT_SEQUENCE = 31
 HOLE_COUNT = 32
@@ -102,9 +100,10 @@ REGISTER_TABLE: tuple[RegisterField, ...] = (
                   "0 none, 1 processing failed, 2 camera lost, 3 trigger timeout, 4 bad robot pose"),
     RegisterField(ROBOT_POSE_VALID, "robot_pose_valid", "uint16", "RW",
                   "eye-in-hand: 1 = robot_pose holds the flange pose at this trigger"),
-    *(RegisterField(ROBOT_POSE + 2 * i, f"robot_pose_{axis}", "float32", "RW", desc) for i, (axis, desc) in enumerate(
-        [("x", "flange x in the base frame, mm"), ("y", "flange y, mm"), ("z", "flange z, mm"),
-         ("rx", "flange rotation vector x, rad"), ("ry", "rotation vector y, rad"), ("rz", "rotation vector z, rad")])),
+    *(RegisterField(ROBOT_POSE + 2 * i, f"robot_pose[{i}]", "float32", "RW", desc) for i, desc in enumerate(
+        ["flange pose at this trigger, value 1 of 6 in calibration.robot_pose_format:",
+         "  kuka: x y z mm, A B C deg;  fanuc: x y z mm, W P R deg;",
+         "  ur: x y z m, rx ry rz rad (rotation vector)", "", "", ""])),
     RegisterField(RESULT_TRIGGER_ID, "result_trigger_id", "uint16", "R", "trigger id this result answers"),
     RegisterField(RESULT_SEQUENCE, "result_sequence", "uint16", "R",
                   "frame sequence (low 16 bits); changes only after all result registers are written"),
@@ -178,7 +177,7 @@ def encode_result_block(message: dict, word_order: str = "ABCD", max_holes: int 
     holes = message["holes"][:max_holes]
     inspection = message.get("inspection") or {}
     counts = inspection.get("counts") or {}
-    mask = int(inspection.get("failing_mask") or 0) & 0xFFFF_FFFF_FFFF_FFFF
+    mask = int(inspection.get("failing_bits") or 0) & 0xFFFF_FFFF_FFFF_FFFF
     processing_ms = (message["done_epoch"] - message["capture_epoch"]) * 1000.0
     header = [0] * (HOLES_BASE - RESULT_TRIGGER_ID)
 
@@ -253,14 +252,14 @@ def decode_header(registers: list[int]) -> dict:
 
 
 def decode_robot_pose(registers: list[int], word_order: str = "ABCD") -> list[float]:
-    """x, y, z (mm), rx, ry, rz (rad) from the 12 registers at ROBOT_POSE."""
+    """The 6 pose values (in the configured robot pose format) from the 12 registers at ROBOT_POSE."""
     return [words_to_float32((registers[2 * i], registers[2 * i + 1]), word_order) for i in range(6)]
 
 
 def encode_robot_pose(pose: list[float], word_order: str = "ABCD") -> list[int]:
-    """12 registers for ROBOT_POSE from x, y, z (mm), rx, ry, rz (rad) (what a robot/PLC writes)."""
+    """12 registers for ROBOT_POSE from 6 pose values (what a robot/PLC writes)."""
     if len(pose) != 6:
-        raise ValueError(f"robot pose must have 6 values (x, y, z mm, rx, ry, rz rad), got {len(pose)}")
+        raise ValueError(f"robot pose must have 6 values (x, y, z + 3 angles), got {len(pose)}")
     words: list[int] = []
     for value in pose:
         words.extend(float32_to_words(value, word_order))

@@ -300,7 +300,9 @@ class ModbusServerPublisher(QueuedPublisher):
 
     def send(self, item) -> None:
         kind, first, _second = item
-        if kind == "result":
+        if kind == "result" and first.get("error"):
+            self.bank.publish_error(int(first["error"]["code"]))
+        elif kind == "result":
             self.bank.publish_result(first)
         elif kind == "error":
             self.bank.publish_error(int(first))

@@ -1,6 +1,6 @@
 """The capture thread: reads a FrameSource, numbers and timestamps frames, keeps only the newest.
 
-- Every frame gets ``seq`` (1, 2, ... for this process) and capture times (wall + monotonic).
+- Every frame gets ``seq`` (first_seq + 1, + 2, ...) and capture times (wall + monotonic).
 - A frame whose pixel subsample equals the previous one is flagged ``repeated`` (frozen camera).
 - No frame for ``stale_after_s`` (default 2 s), a read error or a hung read: the camera is "lost";
   the source is closed and reopened with exponential backoff (``backoff_initial_s`` doubling up to
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 class CaptureThread:
     def __init__(self, make_source: Callable[[], FrameSource], camera: str = "cam0", fps: float | None = None,
                  stale_after_s: float = 2.0, backoff_initial_s: float = 0.2, backoff_max_s: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, first_seq: int = 0):
         self._make_source = make_source
         self.camera = camera
         self.fps = fps
@@ -32,6 +32,8 @@ class CaptureThread:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self._clock = clock
+        self.first_seq = first_seq        # frames are numbered first_seq + 1, ... (continues a journal)
+        self.count_drops = True           # False in triggered modes, where untaken frames are expected
         self._cond = threading.Condition()
         self._latest: Frame | None = None
         self._latest_taken = True
@@ -98,7 +100,7 @@ class CaptureThread:
     # -- the capture thread ---------------------------------------------------------------------------------
     def _run(self) -> None:
         backoff = self.backoff_initial_s
-        seq = 0
+        seq = self.first_seq
         first_open = True
         while not self._stop.is_set():
             source = self._make_source()
@@ -162,7 +164,7 @@ class CaptureThread:
                       camera=self.camera, repeated=repeated,
                       source_index=getattr(source, "position", -1), name=getattr(source, "current_name", ""))
         with self._cond:
-            if self._latest is not None and not self._latest_taken:
+            if self._latest is not None and not self._latest_taken and self.count_drops:
                 self.dropped += 1
             self._latest = frame
             self._latest_taken = False

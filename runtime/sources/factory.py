@@ -15,7 +15,10 @@ def source_factory(source_config) -> Callable[[], FrameSource]:
         from holevision.runtime.sources.synthetic import SyntheticSource
 
         # keep the frame counter across reopens so a reconnect does not replay the same parts
-        source = SyntheticSource(source_config.seed, source_config.width, source_config.height)
+        style = source_config.synthetic_style
+        source = SyntheticSource(source_config.seed, source_config.width, source_config.height,
+                                 style="photo" if style == "discs" else style,
+                                 renderer="discs" if style == "discs" else "auto")
         return lambda: source
     if kind in ("opencv", "video"):
         from holevision.runtime.sources.opencv_capture import OpenCVSource

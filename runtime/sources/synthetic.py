@@ -13,22 +13,26 @@ from holevision.runtime.sources.base import FrameSource
 
 
 def render_discs(seed: int, width: int = 1280, height: int = 1024, holes: int = 20,
-                 diameter_px: tuple[float, float] = (18.0, 40.0)) -> tuple[np.ndarray, np.ndarray]:
-    """A gray plate with ``holes`` dark anti-aliased discs on a grid with jitter, plus sensor noise.
+                 diameter_px: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A gray plate with ``holes`` dark anti-aliased discs on a jittered grid, plus sensor noise.
 
-    Returns (image BGR uint8, centers (N, 2) u, v px, diameters (N,) px stacked as (N, 3)).
+    Diameters default to 18-40 px at 1280x1024, scaled with the image. Returns (image BGR uint8,
+    truth (N, 3): u, v, diameter px).
     """
     import cv2
 
     rng = np.random.default_rng(seed)
+    scale = min(width / 1280.0, height / 1024.0)
+    if diameter_px is None:
+        diameter_px = (max(6.0, 18.0 * scale), max(8.0, 40.0 * scale))
     image = np.full((height, width, 3), 170, np.uint8)
-    margin = 60
+    margin = max(diameter_px[1], 60 * scale)
     cols = int(np.ceil(np.sqrt(holes * width / height)))
     rows = int(np.ceil(holes / cols))
     xs = np.linspace(margin, width - margin, cols)
     ys = np.linspace(margin, height - margin, rows)
     grid = np.array([(x, y) for y in ys for x in xs])[:holes]
-    centers = grid + rng.uniform(-8, 8, size=grid.shape)
+    centers = grid + rng.uniform(-8 * scale, 8 * scale, size=grid.shape)
     diameters = rng.uniform(*diameter_px, size=len(centers))
     shift = 4  # subpixel drawing: coordinates in 1/16 px
     for (u, v), d in zip(centers, diameters):
@@ -49,6 +53,8 @@ class SyntheticSource(FrameSource):
         self.name = f"synthetic:seed={seed}"
         self.position = -1
         self._render_scene = None
+        if renderer not in ("auto", "synthparts", "discs"):
+            raise ValueError(f"synthetic renderer must be auto, synthparts or discs, got {renderer!r}")
         if renderer in ("auto", "synthparts"):
             try:
                 from holevision.runtime.synthparts import render_scene

@@ -19,7 +19,7 @@ def _message(n_holes: int = 3, seq: int = 70_001) -> dict:
                   points_base=[[400.0 + i, -20.5, 3.25] for i in range(n_holes)],
                   diameters_mm=[8.0] * n_holes)
     result = Result(seq=seq, camera="cam0", capture_epoch=1000.0, done_epoch=1000.05, holes=holes, trigger_id=9,
-                    verdict="NG", inspection={"counts": {"expected": 4, "ok": 3, "missing": 1}, "failing_mask": 1 << 40})
+                    verdict="NG", inspection={"counts": {"expected": 4, "ok": 3, "missing": 1}, "failing_bits": 1 << 40})
     return to_dict(result)
 
 

@@ -1,0 +1,160 @@
+"""The pipeline and the wired service on loopback: free-run, PLC triggers, robot pose, journal order."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from holevision.runtime.journal import Journal
+from holevision.runtime.pipeline import Pipeline, ResultWriter, robot_pose_to_transform
+from holevision.runtime.publish.plc_simulator import PlcSimulator
+from holevision.runtime.publish.queued import QueuedPublisher
+from holevision.runtime.service import build_service
+from holevision.runtime.sources.capture import CaptureThread
+from holevision.runtime.sources.synthetic import SyntheticSource
+
+from service_fakes import DiscDetector, loopback_config
+
+
+class RecordingPublisher(QueuedPublisher):
+    name = "recording"
+
+    def __init__(self, delay_s: float = 0.0, queue_size: int = 64):
+        super().__init__(queue_size)
+        self.delay_s = delay_s
+        self.messages = []
+
+    def send(self, item):
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if item[0] == "result":
+            self.messages.append(item[1])
+
+
+def _capture(fps=100.0):
+    return CaptureThread(lambda: SyntheticSource(seed=2, width=320, height=256, renderer="discs"), fps=fps)
+
+
+def test_free_run_results_are_journaled_and_published_with_holes(tmp_path):
+    journal = Journal(tmp_path).open()
+    publisher = RecordingPublisher().start()
+    writer = ResultWriter(journal, [publisher]).start()
+    capture = _capture().start()
+    pipeline = Pipeline(capture, DiscDetector(), writer=writer, model_name="discs")
+    try:
+        produced = pipeline.run(max_frames=10)
+    finally:
+        capture.stop()
+        writer.stop()
+        publisher.stop()
+    assert produced == 10
+    seqs = [m["seq"] for m in publisher.messages]
+    assert len(seqs) == 10 and seqs == sorted(seqs)
+    assert all(len(m["holes"]) == 20 for m in publisher.messages)     # the disc source draws 20 holes
+    assert all(m["model"]["name"] == "discs" and "model" in m["timings_ms"] for m in publisher.messages)
+    with Journal(tmp_path).open(readonly=True) as j:
+        assert j.count() == 10
+        assert j.get(seqs[3])["holes"] == publisher.messages[3]["holes"]
+
+
+def test_journal_row_exists_before_any_publisher_sees_the_result(tmp_path):
+    journal = Journal(tmp_path).open()
+    seen = []
+
+    class Checking(RecordingPublisher):
+        def send(self, item):
+            with Journal(tmp_path).open(readonly=True) as reader:
+                seen.append(reader.get(item[1]["seq"]) is not None)
+
+    checker = Checking().start()
+    writer = ResultWriter(journal, [checker]).start()
+    capture = _capture().start()
+    try:
+        Pipeline(capture, DiscDetector(), writer=writer).run(max_frames=5)
+    finally:
+        capture.stop()
+        writer.stop()
+        checker.stop()
+    assert seen == [True] * 5
+
+
+def test_slow_publisher_does_not_slow_inference(tmp_path):
+    slow = RecordingPublisher(delay_s=0.5, queue_size=4).start()
+    writer = ResultWriter(None, [slow]).start()
+    capture = _capture(fps=200).start()
+    pipeline = Pipeline(capture, DiscDetector(), writer=writer)
+    try:
+        started = time.monotonic()
+        produced = pipeline.run(max_frames=30)
+        elapsed = time.monotonic() - started
+    finally:
+        capture.stop()
+        writer.stop(timeout=1)
+        slow.stop(timeout=0.1)
+    assert produced == 30
+    assert elapsed < 5.0            # 30 frames with a 0.5 s/result publisher would take 15 s if it blocked
+    assert slow.dropped > 0         # the slow publisher lost results instead of holding inference
+
+
+def test_plc_triggers_through_the_wired_service_give_results_in_order(tmp_path):
+    config = loopback_config(tmp_path, trigger="plc", fps=100, zmq=False)
+    service = build_service(config, detector=DiscDetector()).start()
+    runner = threading.Thread(target=service.run, daemon=True)
+    runner.start()
+    try:
+        with PlcSimulator(port=service.modbus.port, max_holes=8, timeout_s=3) as plc:
+            deadline = time.monotonic() + 3
+            while not plc.status() & 1 and time.monotonic() < deadline:   # READY
+                time.sleep(0.01)
+            results = [plc.trigger(trigger_id) for trigger_id in range(1, 21)]
+    finally:
+        service.pipeline.stop()
+        runner.join(10)
+    assert [r["trigger_id"] for r in results] == list(range(1, 21))
+    seqs = [r["seq"] for r in results]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 20
+    assert all(r["hole_count"] == 8 and r["holes_found"] == 20 for r in results)
+    with Journal(tmp_path).open(readonly=True) as journal:
+        assert [m["trigger_id"] for m in journal.tail(20)] == list(range(1, 21))
+
+
+def test_robot_pose_formats_become_T_base_flange():
+    T = robot_pose_to_transform({"format": "ur", "values": [0.1, 0.2, 0.3, 0, 0, 0]})
+    assert np.allclose(T[:3, 3], [100, 200, 300])
+    T = robot_pose_to_transform([10, 20, 30, 90, 0, 0], "kuka")
+    assert np.allclose(T[:3, 3], [10, 20, 30]) and np.allclose(T[:3, 0], [0, 1, 0], atol=1e-9)
+    matrix = np.eye(4)
+    matrix[:3, 3] = [1, 2, 3]
+    assert np.allclose(robot_pose_to_transform({"T_base_flange": matrix.tolist()}), matrix)
+    assert robot_pose_to_transform(None) is None
+    with pytest.raises(ValueError, match="T_base_flange"):
+        robot_pose_to_transform({"T_base_flange": [[1, 0], [0, 1]]})
+
+
+def test_trigger_without_a_camera_gets_an_error_result(tmp_path):
+    class NoCamera:
+        connected = False
+        dropped = reconnects = repeated = 0
+
+        def next_frame(self, timeout, newer_than=None):
+            time.sleep(min(timeout, 0.05))
+            return None
+
+        def is_lost(self):
+            return True
+
+    recorder = RecordingPublisher().start()
+    writer = ResultWriter(None, [recorder]).start()
+    pipeline = Pipeline(NoCamera(), DiscDetector(), trigger_mode="software", writer=writer,
+                        trigger_frame_timeout_s=0.1)
+    runner = threading.Thread(target=pipeline.run, kwargs={"max_frames": 1}, daemon=True)
+    runner.start()
+    message = pipeline.trigger(4, None, timeout_s=3)
+    runner.join(3)
+    writer.stop()
+    recorder.stop()
+    assert message["trigger_id"] == 4 and message["error"]["code"] == 2 and message["holes"] == []
+    assert pipeline.status()["healthy"] is False
