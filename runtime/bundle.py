@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -99,10 +100,51 @@ class Bundle:
     def plans(self) -> list[str]:
         return sorted(n for n in self.manifest.files if n.endswith(".plan"))
 
+    def plan_for(self, tensorrt_version: str, compute_capability: str | tuple[int, int],
+                 precision: Literal["fp32", "fp16", "int8"] = "fp32") -> Path | None:
+        """The TensorRT plan built for this TensorRT ``major.minor`` and GPU, or None (rebuild or fall back)."""
+        name = plan_file_name(tensorrt_version, compute_capability, precision)
+        return self.path / name if name in self.manifest.files else None
+
     @property
     def sha256(self) -> str:
         """Identity of the bundle: sha256 of its manifest file."""
         return sha256_file(self.path / MANIFEST)
+
+
+_PLAN_NAME = re.compile(r"^model(?:\.(?P<precision>fp16|int8))?\.trt(?P<version>\d+\.\d+)-sm(?P<sm>\d+)\.plan$")
+PLAN_PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def plan_file_name(tensorrt_version: str, compute_capability: str | tuple[int, int],
+                   precision: Literal["fp32", "fp16", "int8"] = "fp32") -> str:
+    """Name of a TensorRT plan inside a bundle; a plan runs only on that TensorRT version and GPU.
+
+    ``model.trt10.8-sm89.plan``: built from model.onnx (FP16 kernels allowed, TensorRT picks per layer);
+    ``model.int8.trt10.8-sm89.plan``: from the QDQ model; ``model.fp16.trt...``: from model.fp16.onnx.
+    The runtime's engine factory looks plans up by the same names.
+    """
+    version = ".".join(str(tensorrt_version).split(".")[:2])
+    if not re.fullmatch(r"\d+\.\d+", version):
+        raise ValueError(f"TensorRT version must look like '10.8', got {tensorrt_version!r}")
+    if isinstance(compute_capability, tuple):
+        compute_capability = f"{compute_capability[0]}{compute_capability[1]}"
+    sm = str(compute_capability).replace(".", "")
+    if not sm.isdigit():
+        raise ValueError(f"compute capability must look like '89' or '8.9', got {compute_capability!r}")
+    if precision not in PLAN_PRECISIONS:
+        raise ValueError(f"plan precision must be one of {PLAN_PRECISIONS}, got {precision!r}")
+    tag = "" if precision == "fp32" else f".{precision}"
+    return f"model{tag}.trt{version}-sm{sm}.plan"
+
+
+def parse_plan_file_name(name: str) -> dict | None:
+    """{'precision', 'tensorrt', 'compute_capability'} of a plan file name, or None if it is not one."""
+    match = _PLAN_NAME.match(name)
+    if not match:
+        return None
+    return {"precision": match["precision"] or "fp32", "tensorrt": match["version"],
+            "compute_capability": match["sm"]}
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -24,6 +24,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "holevision.export.commands.train",
     "holevision.export.commands.distill",
     "holevision.export.commands.evaluate",
+    "holevision.export.commands.export",
+    "holevision.runtime.commands.bundle",
+    "holevision.runtime.commands.bench_model",
     "holevision.runtime.commands.recipe",
     "holevision.runtime.commands.bench_inspect",
 )
