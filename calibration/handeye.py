@@ -194,6 +194,14 @@ def _refine_poses(A, B, X0, Y0, center, sigma_mm, sigma_deg):
     return X0 @ _exp(sol.x[:6]), Y0 @ _exp(sol.x[6:])
 
 
+def _invert_many(T: np.ndarray) -> np.ndarray:
+    out = np.tile(np.eye(4), (len(T), 1, 1))
+    Rt = np.transpose(T[:, :3, :3], (0, 2, 1))
+    out[:, :3, :3] = Rt
+    out[:, :3, 3] = -np.einsum("nij,nj->ni", Rt, T[:, :3, 3])
+    return out
+
+
 def _corner_noise_px(data: HandEyeInput, index: np.ndarray) -> float:
     """Pixel noise of the corners, estimated from each view's own PnP fit (median RMS, floor 0.05 px)."""
     rms = []
@@ -220,6 +228,9 @@ def _refine_bundle(data: HandEyeInput, index, X0, Y0, robot_noise_mm, robot_nois
     prior_scale = np.r_[np.full(3, np.radians(robot_noise_deg)), np.full(3, robot_noise_mm)]
     eye_in_hand = data.mode == "eye-in-hand"
 
+    same_size = bool(np.all(sizes == sizes[0]))
+    obj_stack = np.stack(obj) if same_size else None
+
     def residuals(p):
         X, Y = X0 @ _exp(p[:6]), Y0 @ _exp(p[6:12])
         d = p[12:].reshape(n, 6)
@@ -228,9 +239,13 @@ def _refine_bundle(data: HandEyeInput, index, X0, Y0, robot_noise_mm, robot_nois
         E[:, :3, 3] = d[:, 3:]
         T = np.einsum("nij,njk->nik", T_bf, E)                  # corrected T_base_flange
         if eye_in_hand:
-            T = np.array([invert_transform(t) for t in T])      # A_i^-1 = T_flange_base
+            T = _invert_many(T)                                 # A_i^-1 = T_flange_base
         T_cam_target = np.einsum("ij,njk,kl->nil", invert_transform(X), T, Y)
-        p_cam = np.concatenate([o @ t[:3, :3].T + t[:3, 3] for o, t in zip(obj, T_cam_target)])
+        if same_size:
+            p_cam = (np.einsum("nij,nmj->nmi", T_cam_target[:, :3, :3], obj_stack)
+                     + T_cam_target[:, None, :3, 3]).reshape(-1, 3)
+        else:
+            p_cam = np.concatenate([o @ t[:3, :3].T + t[:3, 3] for o, t in zip(obj, T_cam_target)])
         uv, _ = cv2.projectPoints(p_cam, np.zeros(3), np.zeros(3), data.camera.K, data.camera.dist)
         return np.concatenate([((uv.reshape(-1, 2) - img) / sigma_px).ravel(), (d / prior_scale).ravel()])
 

@@ -19,6 +19,9 @@ from collections.abc import Callable, Sequence
 # Modules that register subcommands, in the order they appear in `holevision --help`.
 COMMAND_MODULES: tuple[str, ...] = (
     "holevision.runtime.commands.config",
+    "holevision.runtime.commands.detect",
+    "holevision.runtime.commands.bench_detect",
+    "holevision.calibration.commands",
     "holevision.export.commands.synth",
     "holevision.export.commands.data",
     "holevision.export.commands.train",
