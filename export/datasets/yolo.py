@@ -55,9 +55,17 @@ def parse_names_yaml(path: Path) -> list[str]:
     raise DatasetError(f"{path.name}: names: missing (YOLO data.yaml must list class names)")
 
 
-def _flow_list(text: str) -> list[str]:
-    inner = text.strip().strip("[]")
-    return [part.strip().strip("'\"") for part in inner.split(",") if part.strip()]
+def _flow_list(text: str) -> list[str] | dict[int, str]:
+    """An unquoted YAML flow sequence ``[a, b]`` or mapping ``{0: a, 1: b}``."""
+    text = text.strip()
+    parts = [part.strip() for part in text.strip("[]{}").split(",") if part.strip()]
+    if text.startswith("{"):
+        out = {}
+        for part in parts:
+            key, _, value = part.partition(":")
+            out[int(key.strip())] = value.strip().strip("'\"")
+        return out
+    return [part.strip("'\"") for part in parts]
 
 
 def find_yolo_pairs(root: Path) -> list[tuple[Path, Path]]:

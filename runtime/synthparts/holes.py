@@ -72,11 +72,12 @@ def _aa_inside(distance_mm, px_per_mm):
     return np.clip(0.5 - distance_mm * px_per_mm, 0.0, 1.0)
 
 
-def shade_hole(qx, qy, wx, wy, hole: HoleShape, lighting: Lighting, px_per_mm: float,
-               behind) -> np.ndarray:
+def shade_hole(qx, qy, wx, wy, hole: HoleShape, lighting: Lighting,
+               px_per_mm: float) -> tuple[np.ndarray, np.ndarray]:
     """Luminance of the inside of ``hole`` seen along rays (qx + z wx, qy + z wy, z), z <= 0.
 
-    ``behind`` is what a through hole shows beyond its bottom (scalar or array like ``qx``).
+    Returns ``(value, behind_weight)``: for a through hole, the caller adds ``behind_weight`` times what
+    lies beyond the part (darkness, the table, a backlight) in its own color.
     """
     R, Ro = hole.bore_radius, hole.opening_radius
     cone = max(Ro - R, 0.0)  # 45 degree cone from the opening down to the bore
@@ -121,7 +122,7 @@ def shade_hole(qx, qy, wx, wy, hole: HoleShape, lighting: Lighting, px_per_mm: f
     rho_b = np.sqrt(bx * bx + by * by)
     in_bottom = _aa_inside(rho_b - R, px_per_mm)
     if hole.through:
-        bottom_value = behind
+        bottom_value = 0.0
     else:
         if hole.drill_point:
             sin_a, cos_a = np.sin(np.radians(31.0)), np.cos(np.radians(31.0))
@@ -136,4 +137,5 @@ def shade_hole(qx, qy, wx, wy, hole: HoleShape, lighting: Lighting, px_per_mm: f
             bottom_value = bottom_value * np.exp(-0.35 * bottom_depth / max(R, 1e-3))
     bore_value = wall_value * (1.0 - in_bottom) + bottom_value * in_bottom
     out = cone_value * (1.0 - in_bore) + bore_value * in_bore
-    return out
+    behind_weight = in_bottom * in_bore if hole.through else np.zeros_like(out)
+    return out, behind_weight

@@ -244,23 +244,26 @@ def _render_part(rng, canvas: _Canvas, background: np.ndarray, part_index: int, 
         to_cam = _unit(C - p_hole)
         half = _unit(to_light + to_cam)
         if cad:
-            lighting = Lighting(to_light=to_light, half_vector=half, ambient=0.45, diffuse=0.55, specular=0.03,
-                                shininess=8.0, albedo=float(mat["base_albedo"]) * 0.85, shadows=False)
-            behind = cad_params["background_grey"] * 0.9 if cad_params["see_through"] else 0.15
+            lighting = Lighting(to_light=to_light, half_vector=half, ambient=0.35, diffuse=0.5, specular=0.03,
+                                shininess=8.0, albedo=float(mat["base_albedo"]) * 0.7, shadows=False)
+            behind_bgr = (np.float32(cad_params["background_grey"]) if cad_params["see_through"]
+                          else np.float32(0.12)) * np.ones(3, np.float32)
         else:
             lighting = Lighting(to_light=to_light, half_vector=half, ambient=mat["ambient"] * 0.8,
                                 diffuse=mat["diffuse"], specular=float(rng.uniform(0.1, 0.7)),
                                 shininess=float(rng.uniform(6, 40)), albedo=interior_albedo, shadows=True)
             if behind_mode == "dark":
-                behind = float(rng.uniform(0.01, 0.06))
+                behind_bgr = np.float32(rng.uniform(0.01, 0.06)) * np.ones(3, np.float32)
             else:
-                behind = background[y0:y1, x0:x1].mean(axis=2).astype(np.float64) * behind_gain
+                behind_bgr = background[y0:y1, x0:x1] * np.float32(behind_gain)
         px_per_mm = math.sqrt(axes[0] * axes[1]) / (2 * hs.opening_radius)
-        value = shade_hole(qx, qy, wx, wy, hs, lighting, px_per_mm, behind).astype(np.float32)
+        value, behind_weight = shade_hole(qx, qy, wx, wy, hs, lighting, px_per_mm)
+        color = value.astype(np.float32)[:, :, None] * tint[None, None, :] \
+            + behind_weight.astype(np.float32)[:, :, None] * behind_bgr
         if cad and cad_params["mode"] == "wireframe":
-            value = np.full_like(value, cad_params["part_grey"])
+            color = np.broadcast_to(np.float32(cad_params["part_grey"]) * tint, color.shape)
         win = image[y0:y1, x0:x1]
-        win[:] = win * (1 - coverage[:, :, None]) + value[:, :, None] * tint[None, None, :] * coverage[:, :, None]
+        win[:] = win * (1 - coverage[:, :, None]) + color * coverage[:, :, None]
         if not cad:
             _rim_glare(rng, win, conic, uu, vv, qx, qy, half, glare_w, mat)
         if cad:
@@ -549,7 +552,8 @@ def render_holes(holes_spec: Iterable, width: int, height: int, seed: int, style
             L = _unit(L)
             lighting = Lighting(to_light=L, half_vector=_unit(L + np.array([0, 0, 1.0])), ambient=0.25, diffuse=0.7,
                                 specular=0.3, shininess=20.0, albedo=0.5, shadows=style == "photo")
-            value = shade_hole(qx, qy, wx, wy, shape_, lighting, math.sqrt(a * b), 0.04).astype(np.float32)
+            value, behind_weight = shade_hole(qx, qy, wx, wy, shape_, lighting, math.sqrt(a * b))
+            value = (value + 0.04 * behind_weight).astype(np.float32)
         win = canvas.image[y0:y1, x0:x1]
         win[:] = win * (1 - coverage[:, :, None]) + value[:, :, None] * coverage[:, :, None]
         hole = SceneHole(center=center, axes=axes, angle_deg=angle % 180.0, kind=kind, visible=1.0, occluded=False,
