@@ -39,6 +39,7 @@ REASON_BITS = {
     "part_not_found": 9,
     "too_few_matches": 10,
     "fit_residual_high": 11,
+    "part_out_of_view": 12,
 }
 HOLE_OK, HOLE_MISSING, HOLE_OUT_OF_TOLERANCE, HOLE_UNCHECKED = "ok", "missing", "out_of_tolerance", "unchecked"
 FAILING_BITS = 64
@@ -168,6 +169,7 @@ class Inspection:
 
 
 def inspect(recipe: Recipe, centers_2d: np.ndarray, diameters: np.ndarray, *, units: str,
+            unmeasurable_xy: np.ndarray | None = None, frame_size: tuple[float, float] | None = None,
             match_gate_factor: float = 3.0, diameter_ratio_gate: float = 0.5, seed: int = 0) -> Inspection:
     """Inspect one part: ``centers_2d`` (N, 2) and ``diameters`` (N,) are the detections in ``units``.
 
@@ -175,6 +177,10 @@ def inspect(recipe: Recipe, centers_2d: np.ndarray, diameters: np.ndarray, *, un
     ``max(match_gate_factor * position_tol, diameter / 2)`` of where the fitted recipe puts the hole
     (and its diameter is within a factor ``1 + diameter_ratio_gate`` of nominal); farther holes are missing
     (and the detection, if on the part, extra). Rows with non-finite values are ignored.
+
+    A hole that is not found is ``unchecked`` rather than ``missing`` when it cannot be seen: an
+    ``unmeasurable_xy`` detection (a hole cut by the image border) lies where it should be, or, given
+    ``frame_size`` (width, height in ``units``), it does not lie wholly inside the frame.
     """
     if units != recipe.units:
         raise UnitsMismatchError(f"recipe {recipe.name!r} is in {recipe.units} but the detections are in "
@@ -223,6 +229,16 @@ def inspect(recipe: Recipe, centers_2d: np.ndarray, diameters: np.ndarray, *, un
     if settings.max_fit_residual is not None and registration.fit_residual > settings.max_fit_residual:
         return undecided("fit_residual_high")
 
+    out_of_view = np.zeros(M, dtype=bool)
+    if unmeasurable_xy is not None and len(unmeasurable_xy):
+        blocked = np.asarray(unmeasurable_xy, dtype=np.float64).reshape(-1, 2)
+        near = np.linalg.norm(expected[:, None] - blocked[None], axis=-1) <= gate[:, None]
+        out_of_view |= near.any(axis=1)
+    if frame_size is not None:
+        radius = 0.5 * nominal
+        out_of_view |= np.any(expected - radius[:, None] < -0.5, axis=1)
+        out_of_view |= np.any(expected + radius[:, None] > np.asarray(frame_size, dtype=np.float64) - 0.5, axis=1)
+
     holes: list[HoleCheck] = []
     for m, hole in enumerate(recipe.holes):
         tol_minus, tol_plus = hole.diameter_tol_minus * scale, hole.diameter_tol_plus * scale
@@ -251,6 +267,8 @@ def inspect(recipe: Recipe, centers_2d: np.ndarray, diameters: np.ndarray, *, un
             check.position_error = error
             check.measured_diameter = float(dQ[k])
             check.diameter_error = d_error
+        elif out_of_view[m]:
+            check.status = HOLE_UNCHECKED
         holes.append(check)
 
     extra_mask = _extra_mask(recipe, T, scale, Q, dQ, matches)
@@ -271,6 +289,9 @@ def inspect(recipe: Recipe, centers_2d: np.ndarray, diameters: np.ndarray, *, un
     if recipe.extra.fail_on_extra and extra_mask.any():
         reasons.append("extra_hole")
     verdict = NG if reasons else OK
+    if HOLE_UNCHECKED in statuses:
+        reasons.append("part_out_of_view")
+        verdict = NG if verdict == NG else NONE
     return Inspection(recipe.name, recipe.units, verdict, tuple(reasons), holes, registration,
                       extra=rows[extra_mask], extra_xy=Q[extra_mask], extra_diameters=dQ[extra_mask],
                       ignored=ignored)

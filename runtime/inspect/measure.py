@@ -36,36 +36,47 @@ def plane_coordinates(points_base: np.ndarray, normal_base: np.ndarray) -> np.nd
 def hole_measurements(holes: Holes, units: str) -> tuple[np.ndarray, np.ndarray]:
     """``(centers_2d (N, 2), diameters (N,))`` of ``holes`` in ``units`` ("px" or "mm").
 
-    Holes cut by the image border are given as NaN (not measurable; inspection ignores them, so a
-    hole half out of view is never "ok"). mm needs the geometry step to have filled ``points_base``
-    and ``diameters_mm``.
+    Holes cut by the image border are given as NaN (not measurable: inspection ignores them, and
+    ``inspect_holes`` marks the recipe hole there ``unchecked``, so a hole half out of view is neither
+    "ok" nor "missing"). mm needs the geometry step to have filled ``points_base`` and ``diameters_mm``.
     """
-    if units == "px":
-        centers, diameters = holes.centers.copy(), holes.diameters_px.copy()
-    elif units == "mm":
-        finite = np.all(np.isfinite(holes.points_base), axis=1) & np.isfinite(holes.diameters_mm)
-        if len(holes) and not finite.any():
-            raise ValueError("the recipe is in mm but the holes have no robot-frame positions; "
-                             "set [calibration] camera, handeye and plane in the config (or use a px recipe)")
-        normals = holes.approach_base[np.all(np.isfinite(holes.approach_base), axis=1)]
-        normal = normals.mean(axis=0) if len(normals) else np.array([0.0, 0.0, 1.0])
-        centers = np.full((len(holes), 2), np.nan)
-        centers[finite] = plane_coordinates(holes.points_base[finite], normal)
-        diameters = holes.diameters_mm.astype(np.float64).copy()
-    else:
-        raise ValueError(f"units must be 'px' or 'mm', got {units!r}")
+    centers, diameters = _positions(holes, units)
     if len(holes):
         centers[holes.on_border] = np.nan
     return centers, diameters
 
 
-def inspect_holes(recipe: Recipe, holes: Holes, *, seed: int = 0) -> Inspection:
+def _positions(holes: Holes, units: str) -> tuple[np.ndarray, np.ndarray]:
+    if units == "px":
+        return holes.centers.copy(), holes.diameters_px.copy()
+    if units != "mm":
+        raise ValueError(f"units must be 'px' or 'mm', got {units!r}")
+    finite = np.all(np.isfinite(holes.points_base), axis=1) & np.isfinite(holes.diameters_mm)
+    if len(holes) and not finite.any():
+        raise ValueError("the recipe is in mm but the holes have no robot-frame positions; "
+                         "set [calibration] camera, handeye and plane in the config (or use a px recipe)")
+    normals = holes.approach_base[np.all(np.isfinite(holes.approach_base), axis=1)]
+    normal = normals.mean(axis=0) if len(normals) else np.array([0.0, 0.0, 1.0])
+    centers = np.full((len(holes), 2), np.nan)
+    centers[finite] = plane_coordinates(holes.points_base[finite], normal)
+    return centers, holes.diameters_mm.astype(np.float64).copy()
+
+
+def inspect_holes(recipe: Recipe, holes: Holes, *, frame_size: tuple[int, int] | None = None,
+                  seed: int = 0) -> Inspection:
     """The pipeline's inspect step: judge ``holes`` (one frame) against ``recipe``.
 
-    ``HoleCheck.detection`` and ``Inspection.extra`` are row indices into ``holes``.
+    ``frame_size`` (width, height px) lets a px recipe tell a hole outside the frame (``unchecked``,
+    verdict NONE: part out of view) from a missing one. ``HoleCheck.detection`` and
+    ``Inspection.extra`` are row indices into ``holes``.
     """
-    centers, diameters = hole_measurements(holes, recipe.units)
-    return inspect(recipe, centers, diameters, units=recipe.units, seed=seed)
+    centers, diameters = _positions(holes, recipe.units)
+    border = holes.on_border if len(holes) else np.zeros(0, dtype=bool)
+    blocked = centers[border]
+    centers[border] = np.nan
+    return inspect(recipe, centers, diameters, units=recipe.units,
+                   unmeasurable_xy=blocked[np.all(np.isfinite(blocked), axis=1)],
+                   frame_size=frame_size if recipe.units == "px" else None, seed=seed)
 
 
 def overlay_statuses(inspection: Inspection, holes: Holes) -> list[tuple[int, str, tuple[float, float], float]]:

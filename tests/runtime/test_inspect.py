@@ -130,11 +130,30 @@ def test_holes_in_px_with_a_border_hole_and_overlay_statuses():
     c, d = hole_measurements(holes, "px")
     assert np.isnan(c[0]).all() and np.isfinite(c[1:]).all()
     report = inspect_holes(make_recipe(), holes)
-    assert report.failing_ids == [1, 6]
+    assert report.failing_ids == [6] and report.holes[0].status == "unchecked"
+    assert report.verdict == "NG" and report.reasons == ("missing_hole", "part_out_of_view")
     statuses = overlay_statuses(report, holes)
     by_id = {s[0]: s for s in statuses}
     assert by_id[6][1] == "missing" and by_id[2][1] == "ok"
     np.testing.assert_allclose(by_id[6][2], LAYOUT[5] @ ROT.T + OFFSET, atol=0.5)
+
+
+def test_part_partly_out_of_view_is_none_not_ng():
+    centers, diameters = placed()
+    holes = Holes(centers=centers, axes=np.stack([diameters] * 2, axis=1), angles=np.zeros(7), scores=np.ones(7))
+    holes.on_border[3] = True                                   # cut by the border: no verdict on hole 4
+    report = inspect_holes(make_recipe(), holes)
+    assert report.verdict == "NONE" and report.reasons == ("part_out_of_view",)
+    assert [h.status for h in report.holes].count("unchecked") == 1
+    # the rightmost hole lies beyond the right edge of a narrower frame: not seen, so not judged missing
+    width = float(centers[:, 0].max() - 5.0)
+    inside = centers[:, 0] + diameters / 2 < width
+    assert inside.sum() == 6
+    seen = holes[inside]
+    seen.on_border[:] = False
+    report = inspect_holes(make_recipe(), seen, frame_size=(width, 1024))
+    assert report.verdict == "NONE" and report.counts["missing"] == 0
+    assert inspect_holes(make_recipe(), seen).verdict == "NG"          # without the frame size: missing
 
 
 def test_mm_recipe_on_a_tilted_work_plane():
