@@ -11,8 +11,9 @@ import cv2
 import numpy as np
 
 # A component whose area is below this fraction of its convex hull is a candidate for splitting
-# (two touching discs have solidity ~0.8-0.9; one disc ~0.95-1.0 once the mask is rasterised).
-SPLIT_SOLIDITY = 0.9
+# (two touching discs have solidity ~0.89; a rasterised disc ~0.95-1.0). A disc still needs two
+# distance-transform peaks to be split, so a low-solidity single hole is not cut in two.
+SPLIT_SOLIDITY = 0.95
 # Distance-transform peaks must reach this fraction of the component's maximum to seed a hole.
 SPLIT_PEAK_FRACTION = 0.6
 
@@ -37,7 +38,7 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
                    split_touching: bool = True) -> Instances:
     """Threshold ``prob_hole`` (H, W) and return one instance per hole; touching holes are split.
 
-    Touching holes are split with a distance transform + watershed on the components whose shape
+    Touching holes are split at distance-transform peaks (nearest-seed assignment) on the components whose shape
     is not convex enough to be one hole (solidity below ``SPLIT_SOLIDITY``).
     """
     mask = np.ascontiguousarray(prob_hole >= threshold).view(np.uint8)
@@ -94,7 +95,11 @@ def _moment_ellipses(moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _split_touching(mask: np.ndarray) -> list[np.ndarray]:
-    """Split one component into holes when its distance transform has several strong peaks."""
+    """Split one component into holes when its distance transform has several strong peaks.
+
+    Each peak region seeds a hole; every pixel of the component goes to its nearest seed, which cuts
+    two touching discs along the line between them.
+    """
     mask_u8 = mask.astype(np.uint8)
     contours, _ = cv2.findContours(mask_u8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
@@ -103,29 +108,11 @@ def _split_touching(mask: np.ndarray) -> list[np.ndarray]:
     if hull_area <= 0 or mask.sum() / hull_area >= SPLIT_SOLIDITY:
         return [mask]
     padded = cv2.copyMakeBorder(mask_u8, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)
+    distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
     seeds = (distance >= SPLIT_PEAK_FRACTION * distance.max()).astype(np.uint8)
-    seed_count, markers = cv2.connectedComponents(seeds, connectivity=8)
+    seed_count, _ = cv2.connectedComponents(seeds, connectivity=8)
     if seed_count <= 2:
         return [mask]
-    markers = markers.astype(np.int32)
-    markers[(padded == 0)] = seed_count  # background marker
-    relief = cv2.normalize(-distance, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    cv2.watershed(cv2.cvtColor(relief, cv2.COLOR_GRAY2BGR), markers)
-    markers = markers[1:-1, 1:-1]
-    parts = [(markers == k) & mask for k in range(1, seed_count)]
-    # Watershed lines (-1) belong to no part; give each line pixel to its nearest part.
-    lines = mask & (markers == -1)
-    if lines.any():
-        owner = np.zeros(mask.shape, np.int32)
-        for k, part in enumerate(parts, 1):
-            owner[part] = k
-        _, nearest = cv2.distanceTransformWithLabels((owner == 0).astype(np.uint8), cv2.DIST_L2, 5,
-                                                     labelType=cv2.DIST_LABEL_PIXEL)
-        ys, xs = np.nonzero(owner)
-        pixel_owner = np.zeros(nearest.max() + 1, np.int32)
-        pixel_owner[nearest[ys, xs]] = owner[ys, xs]
-        line_owner = pixel_owner[nearest[lines]]
-        for k, part in enumerate(parts, 1):
-            part[lines] = part[lines] | (line_owner == k)
-    return [p for p in parts if p.any()]
+    _, nearest = cv2.distanceTransformWithLabels(1 - seeds, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_CCOMP)
+    owners = np.unique(nearest[seeds > 0])
+    return [p for p in (mask & (nearest == k) for k in owners) if p.any()]

@@ -1,0 +1,123 @@
+"""`holevision bench detect`: latency of each detection stage on synthetic frames, and the cost of hole
+extraction alone (50 holes on a 1920x1200 frame). Prints a table and returns JSON-ready figures;
+timings never decide pass/fail.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from holevision.runtime.benchmarks.hole_scenes import probability_from_image, random_hole_layout, render_holes
+
+STAGES = ("decode", "preprocess", "model", "stitch", "extract", "total")
+
+
+def _summary(samples_s: list[float]) -> dict:
+    ms = np.asarray(samples_s) * 1e3
+    return {"median_ms": round(float(np.median(ms)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3),
+            "min_ms": round(float(ms.min()), 3), "n": int(len(ms))}
+
+
+def synthetic_frame(size: tuple[int, int], holes: int, seed: int, diameter_range=(8.0, 60.0)):
+    """A BGR frame of ``size`` = (W, H) with ``holes`` dark holes, and its PNG encoding."""
+    centers, diameters = random_hole_layout(size, holes, seed=seed, diameter_range=diameter_range)
+    scene = render_holes(size, centers, diameters, seed=seed, color=True)
+    ok, png = cv2.imencode(".png", scene.image)
+    if not ok:
+        raise RuntimeError("could not encode the synthetic frame as PNG")
+    return scene, png
+
+
+def bench_extraction(size=(1920, 1200), holes: int = 50, repeats: int = 30, seed: int = 0) -> dict:
+    """Cost of `extract_holes` alone (no model): a classical probability stands in for the model's."""
+    from holevision.runtime.holes import extract_holes
+    from holevision.runtime.holes.instances import find_instances
+
+    scene, _ = synthetic_frame(size, holes, seed)
+    probability = probability_from_image(scene.image)
+    found = len(extract_holes(probability, scene.image))
+    total, instances, mask_only = [], [], []
+    for _ in tqdm(range(repeats), desc="extraction", leave=False):
+        start = time.perf_counter()
+        extract_holes(probability, scene.image)
+        total.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        find_instances(probability)
+        instances.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        extract_holes(probability, scene.image, refine=False)
+        mask_only.append(time.perf_counter() - start)
+    return {"size": list(size), "holes_rendered": int(len(scene.centers)), "holes_found": int(found),
+            "extract_holes": _summary(total), "instances_only": _summary(instances),
+            "mask_only_no_refine": _summary(mask_only)}
+
+
+def bench_detect(bundle=None, *, size=(1920, 1200), frames: int = 20, warmup: int = 2, holes: int = 50,
+                 seed: int = 0, engine: str = "auto", threads: int = 0, extraction_repeats: int = 30) -> dict:
+    """Median and p95 of each stage over ``frames`` synthetic frames, plus frames/s and extraction cost."""
+    from holevision.runtime.detector import Detector
+
+    detector = Detector(bundle, engine=engine, threads=threads, keep_probability=False)
+    _, png = synthetic_frame(size, holes, seed)
+    samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    found = 0
+    for index in tqdm(range(warmup + frames), desc="detect", leave=False):
+        start = time.perf_counter()
+        image = cv2.imdecode(png, cv2.IMREAD_COLOR)
+        decode = time.perf_counter() - start
+        detection = detector.detect(image)
+        total = time.perf_counter() - start
+        if index < warmup:
+            continue
+        found = len(detection.holes)
+        samples["decode"].append(decode)
+        for stage in ("preprocess", "model", "stitch", "extract"):
+            samples[stage].append(detection.timings.get(stage, 0.0))
+        samples["total"].append(total)
+    stages = {stage: _summary(values) for stage, values in samples.items()}
+    return {
+        "v": 1,
+        "benchmark": "detect",
+        "model": {"name": detector.model_name, "sha256": detector.model_sha256},
+        "engine": detector.engine.describe(),
+        "frame": {"width": size[0], "height": size[1], "holes_rendered": holes, "holes_found": found},
+        "tiles_per_frame": _tile_count(detector, size),
+        "stages": stages,
+        "frames_per_s": round(1e3 / stages["total"]["median_ms"], 2) if stages["total"]["median_ms"] > 0 else None,
+        "extraction_50_holes_1920x1200": bench_extraction(repeats=extraction_repeats, seed=seed),
+        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
+                    "cpus": _cpu_count()},
+    }
+
+
+def _tile_count(detector, size) -> int:
+    from holevision.runtime.tiling import plan_tiles
+
+    return len(plan_tiles(size[1], size[0], detector.tile_height, detector.tile_width, detector.overlap_px))
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def format_table(result: dict) -> str:
+    frame = result["frame"]
+    lines = [f"detect benchmark: {result['model']['name']} on {result['engine']['engine']}, "
+             f"{frame['width']}x{frame['height']} ({result['tiles_per_frame']} tiles), "
+             f"{frame['holes_found']}/{frame['holes_rendered']} holes found",
+             f"  {'stage':<12} {'median ms':>10} {'p95 ms':>10}"]
+    for stage, figures in result["stages"].items():
+        lines.append(f"  {stage:<12} {figures['median_ms']:>10.2f} {figures['p95_ms']:>10.2f}")
+    lines.append(f"  frames/s (median total): {result['frames_per_s']}")
+    ex = result["extraction_50_holes_1920x1200"]
+    lines.append(f"extraction alone, {ex['holes_found']} holes on 1920x1200 (no model): "
+                 f"median {ex['extract_holes']['median_ms']:.2f} ms, p95 {ex['extract_holes']['p95_ms']:.2f} ms "
+                 f"(instances {ex['instances_only']['median_ms']:.2f} ms; mask-only {ex['mask_only_no_refine']['median_ms']:.2f} ms)")
+    return "\n".join(lines)

@@ -1,0 +1,81 @@
+"""Detector: bundle -> engine -> pad/tile -> extraction, on frames with holes at known places."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from holevision.runtime.benchmarks.hole_scenes import render_holes
+from holevision.runtime.bundle import BundleError, read_manifest, write_manifest
+from holevision.runtime.detector import Detection, Detector, ImageError
+
+
+def _check(holes, centers, diameters, tol_center=0.05, tol_diameter=0.1):
+    assert len(holes) == len(centers)
+    for center, diameter in zip(centers, diameters):
+        k = int(np.argmin(np.linalg.norm(holes.centers - center, axis=1)))
+        assert np.linalg.norm(holes.centers[k] - center) < tol_center
+        assert abs(holes.diameters_px[k] - diameter) < tol_diameter
+
+
+@pytest.mark.parametrize("size", [(100, 70), (128, 128), (333, 250)])
+def test_detects_and_measures_holes_in_frames_smaller_and_larger_than_the_model(fake_bundle, size):
+    width, height = size
+    centers = np.array([[width * 0.3 + 0.37, height * 0.4 + 0.21], [width * 0.7 - 0.11, height * 0.6 + 0.45]])
+    diameters = np.array([14.0, 18.5])
+    scene = render_holes(size, centers, diameters, seed=4, color=True)
+    detection = Detector(fake_bundle).detect(scene.image)
+    assert isinstance(detection, Detection)
+    assert (detection.width, detection.height) == size
+    assert detection.probability.shape == (height, width)
+    assert set(detection.timings) >= {"preprocess", "model", "extract"}
+    _check(detection.holes, centers, diameters)
+    assert list(detection.holes.ids) == [1, 2]
+
+
+def test_grey_frames_work_and_give_the_same_holes(fake_bundle):
+    scene = render_holes((200, 150), [[70.2, 80.6]], [30.0], seed=2)
+    detector = Detector(fake_bundle)
+    grey = detector.detect(scene.image).holes
+    bgr = detector.detect(np.repeat(scene.image[..., None], 3, axis=2)).holes
+    assert len(grey) == len(bgr) == 1
+    assert np.allclose(grey.centers, bgr.centers, atol=1e-3)
+
+
+def test_empty_frame_has_no_holes(fake_bundle):
+    detection = Detector(fake_bundle).detect(np.full((90, 160, 3), 200, np.uint8))
+    assert len(detection.holes) == 0
+
+
+def test_threshold_and_min_diameter_options(fake_bundle):
+    scene = render_holes((300, 200), [[60.0, 100.0], [200.0, 100.0]], [8.0, 40.0], seed=1, color=True)
+    assert len(Detector(fake_bundle).detect(scene.image).holes) == 2
+    assert len(Detector(fake_bundle, min_diameter_px=20).detect(scene.image).holes) == 1
+    with pytest.raises(ValueError, match="threshold"):
+        Detector(fake_bundle, threshold=1.0)
+
+
+@pytest.mark.parametrize("image, match", [
+    (np.zeros((50, 50), np.float32), "uint8"),
+    (np.zeros((50, 50, 2), np.uint8), "shape"),
+    (np.zeros((0, 50, 3), np.uint8), "empty"),
+])
+def test_bad_images_raise_clear_errors(fake_bundle, image, match):
+    with pytest.raises(ImageError, match=match):
+        Detector(fake_bundle, warm_up=False).detect(image)
+
+
+def test_tampered_missing_and_wrong_bundles_are_refused(make_bundle, tmp_path):
+    with pytest.raises(BundleError, match="not found"):
+        Detector(tmp_path / "nowhere")
+    folder = make_bundle()
+    with open(folder / "model.onnx", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(BundleError, match="sha256 mismatch"):
+        Detector(folder)
+    folder = make_bundle()
+    manifest = read_manifest(folder)
+    write_manifest(folder, manifest.model_copy(update={"outputs": manifest.outputs.model_copy(
+        update={"classes": ["background", "thread"]})}))
+    with pytest.raises(BundleError, match="no 'hole' class"):
+        Detector(folder)

@@ -1,0 +1,153 @@
+"""Hole extraction: subpixel accuracy on rendered holes of known geometry, and the awkward cases."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from holevision.runtime.benchmarks.hole_scenes import probability_from_image, random_hole_layout, render_holes
+from holevision.runtime.holes import HoleExtractionError, extract_holes
+
+
+def _rms(values) -> float:
+    return float(np.sqrt(np.mean(np.square(values))))
+
+
+def _nearest(holes, center) -> int:
+    return int(np.argmin(np.linalg.norm(holes.centers - center, axis=1)))
+
+
+def _accuracy_set():
+    """Fixed seeds: 6 frames x 8 holes, diameters 8-120 px, blur sigma 0.7, noise sigma 2 grey levels."""
+    for seed in range(6):
+        centers, diameters = random_hole_layout((640, 480), 8, seed=seed, diameter_range=(8.0, 120.0))
+        yield render_holes((640, 480), centers, diameters, seed=seed, blur_sigma=0.7, noise_sigma=2.0)
+
+
+def test_subpixel_accuracy_and_at_least_5x_better_than_fit_ellipse_on_the_mask():
+    center_err, diameter_err, cv_center_err, cv_diameter_err = [], [], [], []
+    diameters_seen = []
+    for scene in _accuracy_set():
+        probability = probability_from_image(scene.image)
+        holes = extract_holes(probability, scene.image)
+        assert len(holes) == len(scene.centers)
+        mask = (probability >= 0.5).astype(np.uint8)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        assert len(contours) == len(scene.centers)
+        for center, diameter in zip(scene.centers, scene.diameters):
+            k = _nearest(holes, center)
+            assert holes.refined[k]
+            center_err.append(np.linalg.norm(holes.centers[k] - center))
+            diameter_err.append(holes.diameters_px[k] - diameter)
+            diameters_seen.append(diameter)
+        for contour in contours:
+            (u, v), (a, b), _ = cv2.fitEllipse(contour)
+            j = int(np.argmin(np.linalg.norm(scene.centers - (u, v), axis=1)))
+            cv_center_err.append(np.hypot(u - scene.centers[j, 0], v - scene.centers[j, 1]))
+            cv_diameter_err.append(np.sqrt(a * b) - scene.diameters[j])
+    assert min(diameters_seen) < 15 and max(diameters_seen) > 100, "the set must span small and large holes"
+    center_rms, diameter_rms = _rms(center_err), _rms(diameter_err)
+    assert center_rms <= 0.05, f"center RMS {center_rms:.4f} px"
+    assert diameter_rms <= 0.1, f"diameter RMS {diameter_rms:.4f} px"
+    assert _rms(cv_center_err) >= 5 * center_rms, (center_rms, _rms(cv_center_err))
+    assert _rms(cv_diameter_err) >= 5 * diameter_rms, (diameter_rms, _rms(cv_diameter_err))
+
+
+def test_bright_holes_on_a_dark_surface_are_measured_too():
+    centers = np.array([[60.3, 50.6], [150.8, 90.2]])
+    diameters = np.array([24.0, 41.5])
+    scene = render_holes((220, 150), centers, diameters, seed=3, background=40, hole=210)
+    probability = probability_from_image(scene.image, background=40, hole=210)
+    probability = 1.0 - probability  # bright = hole here
+    holes = extract_holes(probability, scene.image)
+    assert len(holes) == 2 and holes.refined.all()
+    for center, diameter in zip(centers, diameters):
+        k = _nearest(holes, center)
+        assert np.linalg.norm(holes.centers[k] - center) < 0.05
+        assert abs(holes.diameters_px[k] - diameter) < 0.1
+
+
+def test_ellipse_axes_and_angle():
+    """A tilted view makes holes elliptical: axes and angle come out of the fit."""
+    height, width, ss = 140, 180, 8
+    u0, v0, a, b, angle = 90.4, 70.7, 30.0, 19.0, 25.0
+    ys, xs = np.mgrid[0:height * ss, 0:width * ss]
+    x = (xs + 0.5) / ss - 0.5 - u0
+    y = (ys + 0.5) / ss - 0.5 - v0
+    t = np.radians(angle)
+    xr, yr = x * np.cos(t) + y * np.sin(t), -x * np.sin(t) + y * np.cos(t)
+    coverage = ((xr / a) ** 2 + (yr / b) ** 2 <= 1).reshape(height, ss, width, ss).mean(axis=(1, 3))
+    grey = cv2.GaussianBlur(190 - 145 * coverage, (0, 0), 0.7) + np.random.default_rng(0).normal(0, 2, coverage.shape)
+    image = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+    holes = extract_holes(probability_from_image(image), image)
+    assert len(holes) == 1 and holes.refined[0]
+    assert np.linalg.norm(holes.centers[0] - (u0, v0)) < 0.05
+    assert abs(holes.axes[0, 0] - 2 * a) < 0.1 and abs(holes.axes[0, 1] - 2 * b) < 0.1
+    assert abs(holes.angles[0] - angle) < 0.5
+    assert holes.circularity[0] == pytest.approx(b / a, abs=0.01)
+
+
+def test_touching_holes_are_split_and_each_measured():
+    centers = np.array([[70.0, 60.2], [101.5, 60.9]])   # 31.5 px apart, diameter 32: they touch
+    diameters = np.array([32.0, 32.0])
+    scene = render_holes((170, 120), centers, diameters, seed=5)
+    holes = extract_holes(probability_from_image(scene.image), scene.image)
+    assert len(holes) == 2
+    for center in centers:
+        k = _nearest(holes, center)
+        assert np.linalg.norm(holes.centers[k] - center) < 0.15
+        assert abs(holes.diameters_px[k] - 32.0) < 0.3
+
+
+def test_hole_cut_by_the_border_is_flagged_and_fitted_to_its_visible_arc():
+    centers = np.array([[8.0, 60.3], [100.0, 60.0]])
+    diameters = np.array([40.0, 20.0])
+    scene = render_holes((160, 120), centers, diameters, seed=7)
+    holes = extract_holes(probability_from_image(scene.image), scene.image)
+    assert len(holes) == 2
+    cut, whole = _nearest(holes, centers[0]), _nearest(holes, centers[1])
+    assert holes.on_border[cut] and not holes.on_border[whole]
+    # The visible arc is enough for a circle: not the mask's truncated blob.
+    assert np.linalg.norm(holes.centers[cut] - centers[0]) < 0.3
+    assert abs(holes.diameters_px[cut] - 40.0) < 0.5
+
+
+def test_empty_and_featureless_frames_give_no_holes():
+    flat = np.full((90, 120, 3), 128, np.uint8)
+    assert len(extract_holes(np.zeros((90, 120), np.float32), flat)) == 0
+    assert len(extract_holes(np.zeros((90, 120), np.float32), None)) == 0
+    assert extract_holes(np.zeros((90, 120), np.float32), flat).centers.shape == (0, 2)
+
+
+def test_without_the_image_holes_come_from_the_mask_and_are_not_marked_refined():
+    scene = render_holes((120, 100), [[60.0, 50.0]], [30.0], seed=1)
+    holes = extract_holes(probability_from_image(scene.image), None)
+    assert len(holes) == 1 and not holes.refined[0]
+    assert np.linalg.norm(holes.centers[0] - (60, 50)) < 0.5
+    assert abs(holes.diameters_px[0] - 30) < 1.5
+
+
+def test_ids_are_numbered_left_to_right_top_to_bottom_and_min_diameter_filters():
+    centers = np.array([[150.0, 40.0], [40.0, 42.0], [90.0, 120.0]])
+    diameters = np.array([20.0, 12.0, 30.0])
+    scene = render_holes((200, 170), centers, diameters, seed=2)
+    probability = probability_from_image(scene.image)
+    holes = extract_holes(probability, scene.image)
+    assert list(holes.ids) == [1, 2, 3]
+    assert np.allclose(holes.centers[:, 0], [40, 150, 90], atol=0.1)
+    big = extract_holes(probability, scene.image, min_diameter_px=15.0)
+    assert len(big) == 2 and np.all(big.diameters_px >= 15.0)
+
+
+@pytest.mark.parametrize("prob, image, match", [
+    (np.zeros((4, 4, 2), np.float32), None, "prob_hole must be a"),
+    (np.zeros((4, 4), np.uint8), None, "float probabilities"),
+    (np.zeros((4, 4), np.float32), np.zeros((5, 4), np.uint8), "must match"),
+    (np.zeros((4, 4), np.float32), np.zeros((4, 4, 2), np.uint8), "grey or"),
+])
+def test_bad_inputs_raise_clear_errors(prob, image, match):
+    with pytest.raises(HoleExtractionError, match=match):
+        extract_holes(prob, image)
+    with pytest.raises(ValueError):
+        extract_holes(np.zeros((4, 4), np.float32), None, threshold=1.5)
