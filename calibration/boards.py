@@ -100,7 +100,9 @@ class BoardSpec:
                 return None
             corners = corners.reshape(-1, 2).astype(np.float32)
             ids = ids.reshape(-1)
-        window = subpix_window or _subpix_window(corners, self.corner_grid, ids)
+        # ChArUco: the window must stay clear of the markers inside the squares
+        clear = 0.4 if self.kind == "chessboard" else 0.4 * (1 - self.marker_mm / self.square_mm)
+        window = subpix_window or _subpix_window(corners, ids, clear)
         cv2.cornerSubPix(gray, corners.reshape(-1, 1, 2), (window, window), (-1, -1), _SUBPIX_CRITERIA)
         return BoardDetection(image_points=corners.reshape(-1, 2).astype(np.float64),
                               object_points=self.object_points()[ids], ids=ids)
@@ -123,10 +125,11 @@ class BoardSpec:
         return np.where(inside & black, 0, 255).astype(np.uint8)
 
 
-def _subpix_window(corners: np.ndarray, grid: tuple[int, int], ids: np.ndarray) -> int:
-    """Half-window for cornerSubPix: 11 (OpenCV's sample) unless squares are small in the image."""
+def _subpix_window(corners: np.ndarray, ids: np.ndarray, clear_fraction: float) -> int:
+    """Half-window for cornerSubPix: 11 (OpenCV's sample) unless squares are small in the image
+    (at most ``clear_fraction`` of the corner spacing)."""
     if len(corners) < 2:
         return 5
     d = np.linalg.norm(np.diff(corners, axis=0), axis=1)
     spacing = float(np.median(d[np.diff(ids) == 1])) if np.any(np.diff(ids) == 1) else float(np.median(d))
-    return int(np.clip(spacing * 0.4, 3, 11))
+    return int(np.clip(spacing * clear_fraction, 2, 11))
