@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.spatial import cKDTree
 
 Transform = Literal["rigid", "similarity", "fixed"]
 _FAR = 1e12
@@ -178,6 +179,7 @@ def _ransac(P, Q, radius, compat, transform, scale_range, min_inliers, max_ancho
     rng = np.random.default_rng(seed)
     M = len(P)
     dist_Q = np.linalg.norm(Q[:, None] - Q[None], axis=-1)
+    tree = cKDTree(Q)
     score_radius = 2.0 * radius
     best_T, best_score, hypotheses = None, (-1, 0.0), 0
     anchors = _anchor_pairs(P, rng, max_anchors)
@@ -198,7 +200,7 @@ def _ransac(P, Q, radius, compat, transform, scale_range, min_inliers, max_ancho
             continue
         Ts = _two_point_transforms(P[i], P[j], Q[k], Q[l], transform)
         hypotheses += len(Ts)
-        counts, spread = _score(Ts, P, Q, score_radius, compat)
+        counts, spread = _score(Ts, P, Q, score_radius, compat, tree)
         h = int(np.lexsort((spread, -counts))[0])
         score = (int(counts[h]), -float(spread[h]))
         if score > best_score:
@@ -230,12 +232,22 @@ def _two_point_transforms(p_i, p_j, q_k, q_l, transform) -> np.ndarray:
     return Ts
 
 
-def _score(Ts, P, Q, radius, compat):
-    """Per hypothesis: recipe holes with a compatible detection within radius, and their mean distance."""
+def _score(Ts, P, Q, radius, compat, tree=None, neighbours: int = 4):
+    """Per hypothesis: recipe holes with a compatible detection within radius, and their mean distance.
+
+    A k-d tree over the detections keeps this O(H M log N) for big recipes with clutter.
+    """
+    H, M, N = len(Ts), len(P), len(Q)
     pred = np.einsum("hab,mb->hma", Ts[:, :2, :2], P) + Ts[:, None, :2, 2]          # (H, M, 2)
-    d = np.linalg.norm(pred[:, :, None, :] - Q[None, None], axis=-1)                  # (H, M, N)
-    d = np.where(compat[None], d, np.inf).min(axis=2)                                  # (H, M)
-    hit = d <= radius[None]
+    tree = cKDTree(Q) if tree is None else tree
+    k = min(neighbours, N)
+    d, idx = tree.query(pred.reshape(-1, 2), k=k, distance_upper_bound=float(radius.max()))
+    d, idx = d.reshape(H, M, k), idx.reshape(H, M, k)
+    found = idx < N
+    m_index = np.broadcast_to(np.arange(M)[None, :, None], idx.shape)
+    ok = found & compat[m_index, np.minimum(idx, N - 1)] & (d <= radius[None, :, None])
+    d = np.where(ok, d, np.inf).min(axis=2)                                            # (H, M)
+    hit = np.isfinite(d)
     counts = hit.sum(axis=1)
     spread = np.where(hit, d, 0.0).sum(axis=1) / np.maximum(counts, 1)
     return counts, spread

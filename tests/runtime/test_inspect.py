@@ -189,3 +189,20 @@ def test_acceptance_simulation_fixed_seed():
     assert result.missed_ng == 0
     assert result.oot_rate >= 0.99, result.failures
     assert result.false_missing == 0
+
+
+def test_similarity_recipe_follows_a_part_seen_closer():
+    centers, diameters = placed(noise=0.05)
+    closer = (centers - OFFSET) * 1.04 + OFFSET                 # 4 % larger in the image
+    rigid = inspect(make_recipe(), closer, diameters * 1.04, units="px")
+    assert rigid.verdict != "OK"
+    report = inspect(make_recipe(registration={"transform": "similarity", "max_scale_change": 0.1}),
+                     closer, diameters * 1.04, units="px")
+    assert report.verdict == "OK" and report.registration.scale == pytest.approx(1.04, abs=1e-3)
+    assert report.holes[4].nominal_diameter == pytest.approx(40 * 1.04, rel=1e-3)
+
+
+def test_fit_residual_limit_gives_none():
+    centers, diameters = placed(noise=0.5, seed=4)
+    report = inspect(make_recipe(registration={"max_fit_residual": 0.05}), centers, diameters, units="px")
+    assert report.verdict == "NONE" and report.reasons == ("fit_residual_high",)
