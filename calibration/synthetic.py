@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -107,3 +108,19 @@ def make_handeye_scene(mode: str = "eye-in-hand", n_poses: int = 20, seed: int =
     return HandEyeScene(mode=mode, camera=camera, board=board, X_true=X, Y_true=Y,
                         T_base_flange=np.array(T_base_flange), detections=detections,
                         T_cam_target=T_cam_target, names=names, corrupted=corrupted)
+
+
+def render_board_view(board: BoardSpec, camera: CameraModel, T_cam_board: np.ndarray, *, px_per_mm: float = 8.0,
+                      margin_mm: float = 10.0, supersample: int = 4, background: int = 128) -> np.ndarray:
+    """Grayscale image of the board seen by a pinhole camera (the camera's distortion is ignored: give
+    a camera with zero distortion), anti-aliased by warping at ``supersample`` x and box-averaging down."""
+    flat = board.render(px_per_mm, margin_mm)
+    offset = margin_mm + (board.square_mm if board.kind == "chessboard" else 0.0)
+    # flat pixel (x, y) -> board mm: X = (x + 0.5) / ppm - offset  (pixel centers at integers)
+    S = np.array([[1 / px_per_mm, 0, 0.5 / px_per_mm - offset], [0, 1 / px_per_mm, 0.5 / px_per_mm - offset], [0, 0, 1]])
+    k = supersample
+    K_big = np.diag([k, k, 1.0]) @ camera.K + np.array([[0, 0, (k - 1) / 2], [0, 0, (k - 1) / 2], [0, 0, 0]])
+    H = K_big @ np.c_[T_cam_board[:3, 0], T_cam_board[:3, 1], T_cam_board[:3, 3]] @ S
+    w, h = camera.image_size
+    big = cv2.warpPerspective(flat, H, (w * k, h * k), flags=cv2.INTER_LINEAR, borderValue=background)
+    return cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)

@@ -16,6 +16,7 @@ from holevision.calibration.boards import BoardSpec
 from holevision.calibration.camera import CameraModel
 from holevision.calibration.errors import CalibrationError
 from holevision.calibration.intrinsics import board_pose, calibrate_intrinsics, calibration_flags
+from holevision.calibration.synthetic import render_board_view
 from holevision.calibration.transforms import make_transform, transform_difference
 
 SAMPLES = Path("/usr/share/doc/opencv-doc/examples/data")
@@ -77,20 +78,6 @@ def test_opencv_samples_match_calibratecamera_and_shipped_intrinsics(opencv_samp
     assert abs(robust.camera.fx - K_shipped[0, 0]) / K_shipped[0, 0] < 0.01
 
 
-def _render_view(board: BoardSpec, camera: CameraModel, T_cam_board, px_per_mm=8.0, margin_mm=10.0, supersample=4):
-    """A pinhole camera's view of the flat board picture, anti-aliased: warp at 4x then box-average down."""
-    flat = board.render(px_per_mm, margin_mm)
-    offset = margin_mm + (board.square_mm if board.kind == "chessboard" else 0.0)
-    # flat pixel (x, y) -> board mm (X, Y): X = (x + 0.5) / ppm - offset
-    S = np.array([[1 / px_per_mm, 0, 0.5 / px_per_mm - offset], [0, 1 / px_per_mm, 0.5 / px_per_mm - offset], [0, 0, 1]])
-    k = supersample
-    K_big = np.diag([k, k, 1.0]) @ camera.K + np.array([[0, 0, (k - 1) / 2], [0, 0, (k - 1) / 2], [0, 0, 0]])
-    H = K_big @ np.c_[T_cam_board[:3, 0], T_cam_board[:3, 1], T_cam_board[:3, 3]] @ S
-    w, h = camera.image_size
-    big = cv2.warpPerspective(flat, H, (w * k, h * k), flags=cv2.INTER_LINEAR, borderValue=128)
-    return cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)
-
-
 @pytest.mark.parametrize("spec", ["chessboard:9x6:20", "charuco:8x6:20:15"])
 def test_detection_and_pnp_on_a_rendered_view(spec):
     from scipy.spatial.transform import Rotation
@@ -98,7 +85,7 @@ def test_detection_and_pnp_on_a_rendered_view(spec):
     board = BoardSpec.parse(spec)
     camera = CameraModel([[900, 0, 320], [0, 900, 240], [0, 0, 1]], np.zeros(5), (640, 480))
     T_cam_board = make_transform(Rotation.from_euler("xyz", [15, -10, 5], degrees=True).as_matrix(), [-70, -50, 500])
-    det = board.detect(_render_view(board, camera, T_cam_board))
+    det = board.detect(render_board_view(board, camera, T_cam_board))
     assert det is not None and len(det.ids) >= 0.9 * len(board.object_points())
     truth = camera.project(det.object_points @ T_cam_board[:3, :3].T + T_cam_board[:3, 3])
     assert np.abs(det.image_points - truth).max() < 0.15
