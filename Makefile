@@ -40,3 +40,8 @@ test: $(STAMP) test-data
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# The default edge model from scratch on synthetic parts (CPU, about an hour): teacher -> nano student.
+.PHONY: default-model
+default-model: $(STAMP)
+	nice -n 5 export/scripts/make_default_model.sh runs/default_model

@@ -7,6 +7,7 @@ folders, synthetic parts). When that reader is not installed it falls back to th
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,10 +141,20 @@ def load_labeled_images(path: str | Path, classes: tuple[str, ...] | None = None
         from holevision.export.datasets import load_dataset
     except ImportError:
         load_dataset = None
-    if load_dataset is None:
+    dataset = None
+    if load_dataset is not None:
+        try:
+            dataset = load_dataset(root)
+        except ValueError as exc:
+            if not ((root / "images").is_dir() and (root / "masks").is_dir()):
+                raise
+            # The instance masks still say where every hole is; keep going on them, loudly.
+            logging.getLogger(__name__).warning(
+                "%s; reading ground truth from %s/masks instead (centroids, not the labelled subpixel centers)",
+                exc, root)
+    if dataset is None:
         items = _from_mask_folder(root)
     else:
-        dataset = load_dataset(root)
         names = tuple(classes or dataset.classes)
         if names[0] != "background":
             names = ("background", *[c for c in names if c != "background"])
