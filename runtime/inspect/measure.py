@@ -82,9 +82,10 @@ def inspect_holes(recipe: Recipe, holes: Holes, *, frame_size: tuple[int, int] |
 def overlay_statuses(inspection: Inspection, holes: Holes) -> list[tuple[int, str, tuple[float, float], float]]:
     """``[(id, status, (u, v), diameter_px), ...]`` for ``overlay.draw_overlay(..., statuses=...)``.
 
-    Expected holes carry their recipe id and status; a missing hole is drawn where the fitted recipe
-    puts it (px recipes directly; mm recipes through a plane -> image homography fitted on the matched
-    holes, when at least 4 matched). Extra holes carry the detection's id and status ``extra``.
+    Ids follow the overlay's contract: a found hole (ok / out_of_tolerance / extra) carries the id of
+    its row in ``holes`` (``holes.ids``), so the overlay colours that outline. A missing hole carries its
+    *recipe* id and is drawn as a marker where the fitted recipe puts it (px recipes directly; mm
+    recipes through a plane -> image homography fitted on the matched holes, when at least 4 matched).
     """
     statuses: list[tuple[int, str, tuple[float, float], float]] = []
     if inspection.verdict == "NONE":
@@ -95,7 +96,7 @@ def overlay_statuses(inspection: Inspection, holes: Holes) -> list[tuple[int, st
             continue
         if check.detection >= 0:
             u, v = holes.centers[check.detection]
-            statuses.append((check.id, check.status, (float(u), float(v)),
+            statuses.append((int(holes.ids[check.detection]), check.status, (float(u), float(v)),
                              float(holes.diameters_px[check.detection])))
         elif to_px is not None and check.expected_xy is not None:
             u, v = to_px(np.array([check.expected_xy]))[0]

@@ -133,9 +133,12 @@ def test_holes_in_px_with_a_border_hole_and_overlay_statuses():
     assert report.failing_ids == [6] and report.holes[0].status == "unchecked"
     assert report.verdict == "NG" and report.reasons == ("missing_hole", "part_out_of_view")
     statuses = overlay_statuses(report, holes)
-    by_id = {s[0]: s for s in statuses}
-    assert by_id[6][1] == "missing" and by_id[2][1] == "ok"
-    np.testing.assert_allclose(by_id[6][2], LAYOUT[5] @ ROT.T + OFFSET, atol=0.5)
+    missing = [s for s in statuses if s[1] == "missing"]
+    assert [s[0] for s in missing] == [6]                        # a missing hole carries its recipe id
+    np.testing.assert_allclose(missing[0][2], LAYOUT[5] @ ROT.T + OFFSET, atol=0.5)
+    found = {s[0]: s for s in statuses if s[1] == "ok"}          # found holes carry the detection's id
+    assert sorted(found) == [int(i) for i in holes.ids[1:]]
+    np.testing.assert_allclose(found[int(holes.ids[2])][2], holes.centers[2])
 
 
 def test_part_partly_out_of_view_is_none_not_ng():
@@ -173,7 +176,7 @@ def test_mm_recipe_on_a_tilted_work_plane():
                                      for i, (p, d) in enumerate(zip(LAYOUT * 0.1, DIAMETERS * 0.1))]})
     report = inspect_holes(recipe, holes[np.arange(7) != 3])
     assert report.verdict == "NG" and report.failing_ids == [4]
-    statuses = {s[0]: s for s in overlay_statuses(report, holes[np.arange(7) != 3])}
+    statuses = {s[0]: s for s in overlay_statuses(report, holes[np.arange(7) != 3]) if s[1] == "missing"}
     np.testing.assert_allclose(statuses[4][2], LAYOUT[3] + 300.0, atol=1e-6)   # drawn where it should be
     with pytest.raises(ValueError, match="no robot-frame positions"):
         inspect_holes(recipe, Holes(centers=LAYOUT, axes=np.ones((7, 2)), angles=np.zeros(7), scores=np.ones(7)))

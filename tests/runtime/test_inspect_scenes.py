@@ -68,3 +68,20 @@ def test_undrilled_holes_of_synthetic_parts_are_reported_missing():
         assert missing == [i for i in undrilled if report.holes[i - 1].status != "unchecked"], report.to_dict()
         assert report.verdict == ("NG" if missing else "OK") or "part_out_of_view" in report.reasons
     assert judged >= 3
+
+
+def test_overlay_marks_what_failed():
+    overlay = pytest.importorskip("holevision.runtime.overlay")
+    scene = next(s for s in single_part_scenes(6) if s.part["missing"])
+    holes = scene_holes(scene).numbered()
+    report = inspect_holes(design_recipe(scene.part), holes, frame_size=scene.image.shape[1::-1])
+    from holevision.runtime.inspect.measure import overlay_statuses
+
+    statuses = overlay_statuses(report, holes)
+    missing = [s for s in statuses if s[1] == "missing"]
+    assert missing
+    drawn = overlay.draw_overlay(scene.image, holes, statuses=statuses, title=f"inspect: {report.verdict}")
+    u, v = (int(round(x)) for x in missing[0][2])
+    r = int(missing[0][3] / 2) + 3
+    patch = (slice(max(v - r, 0), v + r), slice(max(u - r, 0), u + r))
+    assert np.any(drawn[patch] != scene.image[patch])          # something is drawn where the hole should be
