@@ -68,7 +68,7 @@ def radial_edge_points(image: np.ndarray, centers: np.ndarray, expected_radii: n
     inside = (xs >= 0) & (xs <= width - 1) & (ys >= 0) & (ys <= height - 1)
     in_window = np.abs(offsets)[None, None, :] <= half_widths[:, None, None] + 1e-9
     samples = cv2.remap(image, xs.reshape(n * k, -1).astype(np.float32), ys.reshape(n * k, -1).astype(np.float32),
-                        interpolation=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+                        interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if samples.ndim == 3:
         profile = samples.astype(np.float32) @ BGR_TO_GREY
     else:

@@ -14,6 +14,9 @@ import numpy as np
 # (two touching discs have solidity ~0.89; a rasterised disc ~0.95-1.0). A disc still needs two
 # distance-transform peaks to be split, so a low-solidity single hole is not cut in two.
 SPLIT_SOLIDITY = 0.95
+# Frames at least this large are labelled coarse-to-fine (see _components).
+COARSE_MIN_PIXELS = 512 * 512
+COARSE_FACTOR = 4
 # Distance-transform peaks must reach this fraction of the component's maximum to seed a hole.
 SPLIT_PEAK_FRACTION = 0.6
 
@@ -42,32 +45,28 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
     is not convex enough to be one hole (solidity below ``SPLIT_SOLIDITY``).
     """
     mask = np.ascontiguousarray(prob_hole >= threshold).view(np.uint8)
-    count, component_labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_32S)
     labels = np.zeros(prob_hole.shape, dtype=np.int32)
     centroids, areas, boxes, scores, moments = [], [], [], [], []
-    for component in range(1, count):
-        x, y, w, h, area = (int(s) for s in stats[component])
-        if area < min_area_px:
-            continue
-        crop_mask = component_labels[y:y + h, x:x + w] == component
+    for x, y, crop_mask in _components(mask, min_area_px):
+        w, h = crop_mask.shape[1], crop_mask.shape[0]
         parts = [crop_mask]
-        if split_touching and area >= 4 * max(min_area_px, 6.0):
+        if split_touching and crop_mask.sum() >= 4 * max(min_area_px, 6.0):
             parts = _split_touching(crop_mask)
         crop_prob = prob_hole[y:y + h, x:x + w]
         crop_labels = labels[y:y + h, x:x + w]
         for part in parts:
-            part_area = int(np.count_nonzero(part))
-            if part_area < min_area_px:
+            part_u8 = part.view(np.uint8)
+            m = cv2.moments(part_u8, binaryImage=True)
+            part_area = m["m00"]
+            if part_area < min_area_px or part_area <= 0:
                 continue
-            ys, xs = np.nonzero(part)
-            centroids.append((xs.mean() + x, ys.mean() + y))
+            centroids.append((m["m10"] / part_area + x, m["m01"] / part_area + y))
             areas.append(part_area)
-            px, py = xs.min(), ys.min()
-            boxes.append((px + x, py + y, xs.max() - px + 1, ys.max() - py + 1))
-            scores.append(float(crop_prob[part].mean()))
-            dx, dy = xs - xs.mean(), ys - ys.mean()
+            bx, by, bw, bh = cv2.boundingRect(part_u8)
+            boxes.append((bx + x, by + y, bw, bh))
+            scores.append(cv2.mean(crop_prob, mask=part_u8)[0])
             # + 1/12: each pixel is a unit square, not a point.
-            moments.append(((dx * dx).mean() + 1 / 12, (dx * dy).mean(), (dy * dy).mean() + 1 / 12))
+            moments.append((m["mu20"] / part_area + 1 / 12, m["mu11"] / part_area, m["mu02"] / part_area + 1 / 12))
             crop_labels[part] = len(areas)
     n = len(areas)
     mask_axes, mask_angles = _moment_ellipses(np.asarray(moments, dtype=np.float64).reshape(n, 3))
@@ -94,13 +93,62 @@ def _moment_ellipses(moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return axes, angles
 
 
+def _components(mask: np.ndarray, min_area_px: float):
+    """Yield (x, y, crop) for each 8-connected component of a 0/1 mask, crop = its bounding box.
+
+    Labelling a full frame is the costliest step of extraction, and holes cover a small part of it:
+    components are first found on a 4x max-pooled copy (an ``any`` per 4x4 block), then labelled at
+    full resolution inside each coarse component's box only. A full-resolution component always lies
+    inside exactly one coarse component, which owns it (no duplicates where boxes overlap).
+    """
+    height, width = mask.shape
+    f = COARSE_FACTOR
+    if height * width < COARSE_MIN_PIXELS:
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_32S)
+        for k in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[k])
+            if area >= min_area_px:
+                yield x, y, labels[y:y + h, x:x + w] == k
+        return
+    padded = cv2.copyMakeBorder(mask, 0, -height % f, 0, -width % f, cv2.BORDER_CONSTANT, value=0)
+    # INTER_AREA of 0/255 by an integer factor is a block mean: non-zero iff any pixel is set.
+    coarse = cv2.resize(padded * np.uint8(255), (padded.shape[1] // f, padded.shape[0] // f),
+                        interpolation=cv2.INTER_AREA)
+    count, coarse_labels, stats, _ = cv2.connectedComponentsWithStats((coarse > 0).view(np.uint8), connectivity=8,
+                                                                      ltype=cv2.CV_32S)
+    for k in range(1, count):
+        cx, cy, cw, ch, _ = (int(v) for v in stats[k])
+        x0, y0 = cx * f, cy * f
+        x1, y1 = min((cx + cw) * f, width), min((cy + ch) * f, height)
+        window = mask[y0:y1, x0:x1]
+        sub_count, sub_labels = cv2.connectedComponents(window, connectivity=8, ltype=cv2.CV_32S)
+        for j in range(1, sub_count):
+            whole = sub_labels == j if sub_count > 2 else window.view(bool)
+            x, y, w, h = cv2.boundingRect(whole.view(np.uint8))
+            part = whole[y:y + h, x:x + w]
+            # The component's first pixel tells which coarse component owns it.
+            row, col = np.argwhere(part)[0]
+            if coarse_labels[(y0 + y + row) // f, (x0 + x + col) // f] != k:
+                continue
+            yield x0 + x, y0 + y, part
+
+
 def _split_touching(mask: np.ndarray) -> list[np.ndarray]:
     """Split one component into holes when its distance transform has several strong peaks.
 
     Each peak region seeds a hole; every pixel of the component goes to its nearest seed, which cuts
     two touching discs along the line between them.
     """
-    mask_u8 = mask.astype(np.uint8)
+    mask_u8 = mask.view(np.uint8)
+    m = cv2.moments(mask_u8, binaryImage=True)
+    if m["m00"] <= 0:
+        return [mask]
+    # Quick test first: one elliptical hole fills the ellipse of its second moments (ratio ~1);
+    # two touching discs fill ~0.89 of theirs.
+    xx, xy, yy = (m["mu20"] / m["m00"] + 1 / 12, m["mu11"] / m["m00"], m["mu02"] / m["m00"] + 1 / 12)
+    moment_ellipse_area = 4 * np.pi * np.sqrt(max(xx * yy - xy * xy, 1e-12))
+    if m["m00"] / moment_ellipse_area >= SPLIT_SOLIDITY:
+        return [mask]
     contours, _ = cv2.findContours(mask_u8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return [mask]
