@@ -329,7 +329,8 @@ def run_handeye_check(args: argparse.Namespace) -> int:
     report = {"poses": args.poses, "seeds": args.seeds, "corrupt_fraction": args.corrupt,
               "noise": {"robot_mm": 0.1, "robot_deg": 0.02, "corner_px": 0.2}, "modes": {}}
     for mode in modes:
-        errors = {m: [] for m in ("holevision", *OPENCV_METHODS)}
+        clean_names = [f"{m} (clean)" for m in OPENCV_METHODS] if args.corrupt > 0 else []
+        errors = {m: [] for m in ("holevision", *OPENCV_METHODS, *clean_names)}
         rejection_ok = 0
         for seed in tqdm(range(args.seeds), desc=mode, unit="scene", disable=None):
             scene = make_handeye_scene(mode, args.poses, seed, corrupt_fraction=args.corrupt)
@@ -337,19 +338,29 @@ def run_handeye_check(args: argparse.Namespace) -> int:
             result = calibrate_hand_eye(data, leave_one_out=False)
             rejection_ok += sorted(result.rejected) == sorted(scene.corrupted)
             errors["holevision"].append(transform_difference(result.X, scene.X_true))
+            clean = np.array([n not in scene.corrupted for n in scene.names])
             for m in OPENCV_METHODS:
                 sol = opencv_solve(data.A, data.B, m)
                 errors[m].append(transform_difference(sol[0], scene.X_true) if sol else (float("nan"),) * 2)
+                if clean_names:  # the same solver told which poses are good: what rejection has to reach
+                    sol = opencv_solve(data.A[clean], data.B[clean], m)
+                    errors[f"{m} (clean)"].append(transform_difference(sol[0], scene.X_true) if sol else (float("nan"),) * 2)
         table = {}
         print(f"\n{mode}: {args.seeds} scenes x {args.poses} poses, {args.corrupt:.0%} corrupted; error of "
               f"{'T_flange_cam' if mode == 'eye-in-hand' else 'T_base_cam'} vs truth")
-        print(f"{'method':12s} {'mean mm':>9s} {'max mm':>9s} {'mean deg':>9s} {'max deg':>9s}")
+        print(f"{'method':18s} {'mean mm':>9s} {'max mm':>9s} {'mean deg':>9s} {'max deg':>9s}  failed")
         for m, e in errors.items():
             e = np.array(e, dtype=float)
-            row = {"mean_mm": float(np.mean(e[:, 0])), "max_mm": float(np.max(e[:, 0])),
-                   "mean_deg": float(np.mean(e[:, 1])), "max_deg": float(np.max(e[:, 1]))}
+            ok = np.isfinite(e[:, 0])
+            if not ok.any():
+                table[m] = {"failed": int((~ok).sum())}
+                print(f"{m:18s} {'solver failed on every scene':>39s}")
+                continue
+            row = {"mean_mm": float(np.mean(e[ok, 0])), "max_mm": float(np.max(e[ok, 0])),
+                   "mean_deg": float(np.mean(e[ok, 1])), "max_deg": float(np.max(e[ok, 1])), "failed": int((~ok).sum())}
             table[m] = row
-            print(f"{m:12s} {row['mean_mm']:9.3f} {row['max_mm']:9.3f} {row['mean_deg']:9.4f} {row['max_deg']:9.4f}")
+            print(f"{m:18s} {row['mean_mm']:9.3f} {row['max_mm']:9.3f} {row['mean_deg']:9.4f} {row['max_deg']:9.4f}"
+                  f"  {row['failed']}")
         print(f"corrupted poses named exactly in {rejection_ok} of {args.seeds} scenes")
         report["modes"][mode] = {"errors": table, "rejection_exact": rejection_ok}
     if args.json:
