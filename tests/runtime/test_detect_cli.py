@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import cv2
@@ -13,6 +14,13 @@ from holevision.runtime.benchmarks.hole_scenes import render_holes
 from holevision.runtime.commands.detect import expand_images
 
 pytest.importorskip("onnxruntime")
+
+@pytest.fixture(autouse=True)
+def only_the_detect_command(monkeypatch):
+    """Parse with the detect command alone, so these tests do not depend on other commands' modules."""
+    monkeypatch.setattr(cli, "build_parser", functools.partial(
+        cli.build_parser, modules=("holevision.runtime.commands.detect",)))
+
 
 CENTERS = np.array([[150.3, 60.2], [60.7, 61.1], [100.2, 140.6]])
 DIAMETERS = np.array([22.0, 16.0, 30.0])
