@@ -12,7 +12,6 @@ outline is back-projected onto the work plane and a circle is fitted there).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,24 +24,15 @@ class GeometryConfigError(ValueError):
     """A calibration file named in the config is missing or does not fit the calibration mode."""
 
 
-def read_hand_eye(path: str | Path, key: str) -> np.ndarray:
+def read_hand_eye(path: str | Path, key: str, mode: str) -> np.ndarray:
     """The 4x4 (mm) stored under ``key`` (``T_base_cam`` or ``T_flange_cam``) in handeye.json."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise GeometryConfigError(f"{path}: file not found (calibration.handeye)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GeometryConfigError(f"{path}: not valid JSON ({exc})") from None
-    candidates = [doc] + [v for v in doc.values() if isinstance(v, dict)] if isinstance(doc, dict) else []
-    for candidate in candidates:
-        if key in candidate:
-            T = np.asarray(candidate[key], dtype=np.float64)
-            if T.shape != (4, 4) or not np.allclose(T[3], [0, 0, 0, 1]):
-                raise GeometryConfigError(f"{path}: {key}: expected a 4x4 transform with last row 0 0 0 1")
-            return T
-    raise GeometryConfigError(f"{path}: missing field {key!r} (calibration.mode needs it; "
-                              f"is this the hand-eye result of the other mode?)")
+    from holevision.calibration.handeye_file import load_handeye
+
+    file_mode, transforms = load_handeye(path)
+    if file_mode != mode or key not in transforms:
+        raise GeometryConfigError(f"{path}: mode: this hand-eye result is {file_mode!r} but calibration.mode is "
+                                  f"{mode!r} (it needs {key})")
+    return transforms[key]
 
 
 @dataclass
@@ -71,9 +61,9 @@ class HoleGeometry:
         camera = CameraModel.load(calibration_config.camera)
         if mode == "eye-to-hand":
             return cls(camera, load_plane(calibration_config.plane, "cam"), mode,
-                       T_base_cam=read_hand_eye(calibration_config.handeye, "T_base_cam"))
+                       T_base_cam=read_hand_eye(calibration_config.handeye, "T_base_cam", mode))
         return cls(camera, load_plane(calibration_config.plane, "base"), mode,
-                   T_flange_cam=read_hand_eye(calibration_config.handeye, "T_flange_cam"))
+                   T_flange_cam=read_hand_eye(calibration_config.handeye, "T_flange_cam", mode))
 
     @property
     def needs_robot_pose(self) -> bool:

@@ -10,7 +10,7 @@ Example message (one hole, calibrated, with a recipe)::
      "done_time": "2026-11-23T12:00:00.081000+00:00", "done_epoch": 1795435200.081,
      "model": {"name": "holevision-default", "sha256": "3f5c..."},
      "image": {"width": 1280, "height": 1024, "repeated": false},
-     "verdict": "OK", "error": null,
+     "verdict": "OK", "error": null,          (or {"code": 2, "message": "camera lost ..."})
      "holes": [{"id": 1, "u": 312.41, "v": 208.77, "diameter_px": 24.1, "diameter_mm": 8.02,
                 "score": 0.98, "x_mm": 412.3, "y_mm": -35.1, "z_mm": 2.0, "approach": [0, 0, -1], ...}],
      "inspection": {"verdict": "OK", "counts": {"expected": 1, "ok": 1, ...}, ...},
@@ -31,6 +31,13 @@ from holevision.runtime.detections import Holes
 
 SCHEMA_VERSION = 1
 VERDICTS = ("OK", "NG", "NONE")
+
+# Error codes (``error.code``; also the Modbus ERROR_CODE register).
+ERROR_NONE = 0
+ERROR_PROCESSING = 1          # the frame could not be processed (model/extraction/geometry failure)
+ERROR_CAMERA = 2              # no frame within the timeout (camera lost)
+ERROR_TIMEOUT = 3             # no result within the trigger timeout
+ERROR_BAD_POSE = 4            # eye-in-hand: no valid robot pose came with the trigger
 REQUIRED_FIELDS = ("v", "seq", "trigger_id", "camera", "capture_time", "capture_epoch", "done_time",
                    "done_epoch", "model", "verdict", "holes", "timings_ms")
 
@@ -59,6 +66,7 @@ class Result:
     height: int = 0
     repeated: bool = False                     # the frame's content equals the previous frame's (frozen camera)
     error: str | None = None                   # why the frame could not be processed (holes then empty)
+    error_code: int = ERROR_NONE               # one of the ERROR_* codes when ``error`` is set
 
     def __post_init__(self) -> None:
         if self.verdict is not None and self.verdict not in VERDICTS:
@@ -97,7 +105,8 @@ def to_dict(result: Result) -> dict:
         "model": {"name": result.model_name, "sha256": result.model_sha256},
         "image": {"width": int(result.width), "height": int(result.height), "repeated": bool(result.repeated)},
         "verdict": result.verdict,
-        "error": result.error,
+        "error": None if result.error is None else {"code": int(result.error_code or ERROR_PROCESSING),
+                                                     "message": result.error},
         "holes": result.holes.to_rows(),
         "inspection": _finite_or_none(result.inspection),
         "timings_ms": {k: round(float(v), 3) for k, v in result.timings_ms.items()},

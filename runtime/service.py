@@ -125,19 +125,13 @@ def build_service(config, *, detector=None, config_path: str = "config", on_resu
 
     source_config = config.source
     camera = source_config.camera_name
-    model_name = model_sha = ""
     if detector is None:
         from holevision.runtime.detector import Detector
 
         detector = Detector(bundle=config.model.bundle, engine=config.model.engine, threads=config.model.threads,
                             threshold=config.model.threshold, min_diameter_px=config.model.min_diameter_px)
-    bundle = getattr(detector, "bundle", None)
-    if bundle is not None:
-        model_name = getattr(getattr(bundle, "manifest", None), "name", "") or ""
-        try:
-            model_sha = bundle.sha256() if callable(getattr(bundle, "sha256", None)) else str(bundle.sha256)
-        except Exception:  # noqa: BLE001 - the sha is informational here; the bundle was verified on load
-            model_sha = ""
+    model_name = str(getattr(detector, "model_name", "") or "")
+    model_sha = str(getattr(detector, "model_sha256", "") or "")
     geometry = HoleGeometry.from_config(config.calibration, config_path)
 
     inspector, library = None, None
