@@ -32,6 +32,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "holevision.runtime.commands.bench_model",
     "holevision.runtime.commands.recipe",
     "holevision.runtime.commands.bench_inspect",
+    "holevision.runtime.commands.run",
+    "holevision.runtime.commands.demo",
+    "holevision.runtime.commands.modbus",
+    "holevision.runtime.commands.results",
+    "holevision.runtime.commands.service",
+    "holevision.runtime.commands.bench_pipeline",
 )
 
 EPILOG = """\
