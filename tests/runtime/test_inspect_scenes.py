@@ -7,6 +7,7 @@ arbitrary part frame so registration has to find it. Detections are the scene's 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -41,14 +42,16 @@ def scene_holes(scene) -> Holes:
                  on_border=np.array([h.on_border for h in rows], dtype=bool))
 
 
+@functools.lru_cache(maxsize=1)
 def single_part_scenes(count: int):
+    """The first ``count`` rendered scenes with one part of at least 4 holes (cached: rendering is slow)."""
     found, seed = [], 0
     while len(found) < count and seed < 60:
         scene = synthparts.render_scene(seed, width=640, height=512, style="cad" if seed % 2 else "photo")
         if len(scene.parts) == 1 and len(scene.part["holes"]) >= 4:
             found.append(scene)
         seed += 1
-    return found
+    return tuple(found)
 
 
 def test_undrilled_holes_of_synthetic_parts_are_reported_missing():
