@@ -142,3 +142,12 @@ def projected_circle_center(center_cam: np.ndarray, normal_cam: np.ndarray, radi
 def circle_center_offset_px(center_cam, normal_cam, radius_mm, camera: CameraModel) -> np.ndarray:
     """Projected ellipse center minus the projected circle center (px): the perspective bias of a hole center."""
     return projected_circle_center(center_cam, normal_cam, radius_mm, camera) - camera.project(center_cam)[0]
+
+
+def ellipse_to_base_eye_in_hand(centers, axes, angles_deg, camera: CameraModel, plane_base: Plane,
+                                T_base_flange: np.ndarray, T_flange_cam: np.ndarray
+                                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eye-in-hand form of ``ellipse_to_base``: robot pose at capture, hand-eye, plane fixed in the base frame."""
+    T_base_cam = T_base_flange @ T_flange_cam
+    return ellipse_to_base(centers, axes, angles_deg, camera, plane_base.transformed(invert_transform(T_base_cam)),
+                           T_base_cam)

@@ -26,6 +26,7 @@ def register(registry) -> None:
   holevision calib plane --image table.png --board chessboard:9x6:25 --camera camera.json \\
       --handeye handeye.json --thickness-mm 12 --out plane.json
   holevision calib npoint --points touch.csv --model homography --out npoint.json
+  holevision calib locate --camera camera.json --plane plane.json --handeye handeye.json --pixel 812.4,603.1
   holevision calib handeye-check --seeds 5 --corrupt 0.2""")
 
     p = registry.command("intrinsics", group="calib", help="camera intrinsics from board images (RMS, per-view errors, outlier views)",
@@ -108,6 +109,22 @@ touch.csv: header u,v,x,y[,z]; pixel of each mark and the robot's touch position
     p.add_argument("--to", dest="to_format", required=True, choices=POSE_FORMATS)
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=run_convert_poses)
+
+    p = registry.command("locate", group="calib",
+                         help="pixel(s) -> robot base frame through camera.json, plane.json and handeye.json",
+                         examples="""\
+  holevision calib locate --camera camera.json --plane plane.json --handeye handeye.json --pixel 812.4,603.1
+  holevision calib locate --camera camera.json --plane plane.json --handeye handeye.json \\
+      --pixel 100,200 --pixel 900,650 --robot-pose 0.4,0.1,0.3,3.14,0,0 --pose-format ur
+eye-to-hand uses the plane in the camera frame; eye-in-hand needs the flange pose at capture and the
+plane in the base frame (plane.json written with --handeye).""")
+    p.add_argument("--camera", required=True, help="camera.json")
+    p.add_argument("--plane", required=True, help="plane.json")
+    p.add_argument("--handeye", required=True, help="handeye.json")
+    p.add_argument("--pixel", required=True, action="append", help="u,v (repeat for several)")
+    p.add_argument("--robot-pose", help="eye-in-hand: flange pose at capture, comma-separated numbers in --pose-format")
+    p.add_argument("--pose-format", choices=POSE_FORMATS, default="matrix", help=POSE_FORMAT_HELP)
+    p.set_defaults(func=run_locate)
 
     p = registry.command("handeye-check", group="calib",
                          help="accuracy of the hand-eye solver vs every OpenCV method on synthetic scenes with known truth",
@@ -314,6 +331,36 @@ def run_convert_poses(args: argparse.Namespace) -> int:
     poses = read_pose_csv(args.input, args.from_format)
     write_pose_csv(args.out, poses.transforms, args.to_format, poses.names)
     print(f"wrote {len(poses)} poses ({args.from_format} -> {args.to_format}) to {args.out}")
+    return 0
+
+
+def run_locate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .camera import CameraModel
+    from .chain import pixel_to_base, pixel_to_base_eye_in_hand
+    from .errors import CalibrationError
+    from .handeye_file import load_handeye
+    from .plane import load_plane
+    from .poses import pose_to_transform
+
+    camera = CameraModel.load(args.camera)
+    mode, T = load_handeye(args.handeye)
+    try:
+        uv = np.array([[float(x) for x in p.split(",")] for p in args.pixel]).reshape(-1, 2)
+    except ValueError:
+        raise CalibrationError(f"--pixel takes u,v numbers, got {args.pixel}") from None
+    if mode == "eye-to-hand":
+        points, approach = pixel_to_base(uv[:, 0], uv[:, 1], camera, load_plane(args.plane, "cam"), T["T_base_cam"])
+    else:
+        if not args.robot_pose:
+            raise CalibrationError(f"{args.handeye} is eye-in-hand: give --robot-pose (flange pose at capture)")
+        T_base_flange = pose_to_transform([float(x) for x in args.robot_pose.split(",")], args.pose_format)
+        points, approach = pixel_to_base_eye_in_hand(uv[:, 0], uv[:, 1], camera, load_plane(args.plane, "base"),
+                                                     T_base_flange, T["T_flange_cam"])
+    print(f"{'u':>9s} {'v':>9s} {'x mm':>10s} {'y mm':>10s} {'z mm':>10s}   approach (base frame)")
+    for (u, v), p, a in zip(uv, points, approach):
+        print(f"{u:9.2f} {v:9.2f} {p[0]:10.3f} {p[1]:10.3f} {p[2]:10.3f}   {a[0]:+.4f} {a[1]:+.4f} {a[2]:+.4f}")
     return 0
 
 

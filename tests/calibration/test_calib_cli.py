@@ -78,6 +78,15 @@ def test_handeye_and_plane_from_rendered_images(tmp_path, capsys):
     assert np.degrees(np.arccos(plane_base.normal @ [0, 0, 1])) < 0.1
     assert abs(plane_base.signed_distance(np.array([600.0, -300.0, 5.0]))) < 0.5
 
+    # a point on the part's top face, seen at a pixel, comes back in the base frame
+    p_base = np.array([580.0, -280.0, 5.0])
+    uv = camera.project((invert_transform(scene.X_true) @ np.r_[p_base, 1.0])[:3])[0]
+    code, out, err = _run(["calib", "locate", "--camera", str(tmp_path / "camera.json"), "--plane", str(tmp_path / "plane.json"),
+                           "--handeye", str(tmp_path / "handeye.json"), "--pixel", f"{uv[0]},{uv[1]}"], capsys)
+    assert code == 0, err
+    located = np.array([float(x) for x in out.splitlines()[1].split()[2:5]])
+    assert np.linalg.norm(located - p_base) < 0.5, located
+
 
 def test_npoint_and_convert_poses(tmp_path, capsys):
     rows = ["u,v,x,y"] + [f"{u},{v},{0.1 * u + 300},{-0.1 * v + 20}" for u in (100, 500, 900) for v in (100, 400, 700)]
