@@ -30,12 +30,18 @@ def register(registry) -> None:
                                      "types and tolerances afterwards, then `holevision recipe check`.",
                          examples="  holevision recipe create --image golden.png --out bracket.toml\n"
                                   "  holevision recipe create --image golden.png --name bracket-a "
-                                  "--position-tol 2 --diameter-tol 0.04 --out bracket.toml")
+                                  "--position-tol 2 --diameter-tol 0.04 --out bracket.toml\n"
+                                  "  holevision recipe create --image golden.png --config /etc/holevision/holevision.toml "
+                                  "--out bracket-mm.toml   (mm)")
     p.add_argument("--image", required=True, help="image of a golden part (BGR, any format OpenCV reads)")
     p.add_argument("--model", default="default", help="model bundle folder (default: the packaged one)")
+    p.add_argument("--config", default=None, metavar="TOML",
+                   help="service config whose [calibration] (eye-to-hand) turns holes into mm on the work plane: "
+                        "the recipe is then in mm")
     p.add_argument("--out", required=True, help="recipe file to write (.toml or .json)")
     p.add_argument("--name", default=None, help="recipe name (default: the output file's stem)")
-    p.add_argument("--position-tol", type=float, default=1.5, help="position tolerance, px (default 1.5)")
+    p.add_argument("--position-tol", type=float, default=None,
+                   help="position tolerance (default 1.5 px, or 0.3 mm with --config)")
     p.add_argument("--diameter-tol", type=float, default=0.03,
                    help="diameter tolerance +/- as a fraction of each hole's diameter (default 0.03)")
     p.add_argument("--transform", choices=("rigid", "similarity", "fixed"), default="rigid",
@@ -73,6 +79,8 @@ def register(registry) -> None:
         p.add_argument("image", help="image of the part")
         p.add_argument("--recipe", required=True, help="recipe file (.toml or .json)")
         p.add_argument("--model", default="default", help="model bundle folder (default: the packaged one)")
+        p.add_argument("--config", default=None, metavar="TOML",
+                       help="service config whose [calibration] gives mm on the work plane (needed for mm recipes)")
         p.add_argument("--overlay", default=None, metavar="DIR", help="write an overlay marking what failed here")
         p.add_argument("--json", default=None, metavar="FILE", help="write the inspection report as JSON")
         p.set_defaults(func=_inspect)
@@ -84,19 +92,28 @@ def register(registry) -> None:
 def _create(args: argparse.Namespace) -> int:
     from holevision.runtime.inspect.recipe import recipe_from_holes, save_recipe
 
+    import numpy as np
+
+    from holevision.runtime.inspect.measure import hole_measurements
+
     image = _read_image(args.image)
     holes = _detect(image, args.model)
-    usable = holes[~holes.on_border] if len(holes) else holes
-    if len(usable) == 0:
+    units = "px"
+    if args.config:
+        holes, units = _to_mm(holes, args.config), "mm"
+    holes = holes.numbered() if len(holes) else holes
+    centers, diameters = hole_measurements(holes, units)
+    usable = np.all(np.isfinite(centers), axis=1) & np.isfinite(diameters)
+    if not usable.any():
         raise ValueError(f"{args.image}: no holes found on the golden part (none away from the image border)")
-    usable = usable.numbered()
+    position_tol = args.position_tol if args.position_tol is not None else (1.5 if units == "px" else 0.3)
     out = Path(args.out)
-    recipe = recipe_from_holes(usable.centers, usable.diameters_px, name=args.name or out.stem, units="px",
-                               position_tol=args.position_tol, diameter_tol_fraction=args.diameter_tol,
+    recipe = recipe_from_holes(centers[usable], diameters[usable], name=args.name or out.stem, units=units,
+                               position_tol=position_tol, diameter_tol_fraction=args.diameter_tol,
                                transform=args.transform, origin="none" if args.transform == "fixed" else "first",
                                description=f"from golden part {Path(args.image).name}")
     save_recipe(recipe, out)
-    print(f"{out}: {len(recipe.holes)} holes from {args.image} (px); edit ids, types and tolerances, "
+    print(f"{out}: {len(recipe.holes)} holes from {args.image} ({units}); edit ids, types and tolerances, "
           f"then: holevision recipe check {out}")
     return 0
 
@@ -131,7 +148,9 @@ def _inspect(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)
     image = _read_image(args.image)
     holes = _detect(image, args.model).numbered()
-    report = inspect_holes(recipe, holes)
+    if args.config:
+        holes = _to_mm(holes, args.config)
+    report = inspect_holes(recipe, holes, frame_size=(image.shape[1], image.shape[0]))
     print(format_inspection(report))
     if args.json:
         path = Path(args.json)
@@ -203,3 +222,17 @@ def _detect(image_bgr, model: str):
 
     Detector = require("holevision.runtime.detector", "runtime").Detector
     return Detector(load_bundle(model)).detect(image_bgr).holes
+
+
+def _to_mm(holes, config_path: str):
+    """Fill ``points_base`` / ``diameters_mm`` with the config's eye-to-hand calibration."""
+    from holevision.runtime.config import load_config
+    from holevision.runtime.hole_geometry import HoleGeometry
+
+    geometry = HoleGeometry.from_config(load_config(config_path).calibration, config_path)
+    if geometry is None:
+        raise ValueError(f"{config_path}: calibration.mode is \"none\": no mm without a calibrated camera")
+    if geometry.needs_robot_pose:
+        raise ValueError(f"{config_path}: calibration.mode is eye-in-hand: a still image has no robot pose; "
+                         "make the recipe from a CAD table (recipe from-cad) or in px")
+    return geometry(holes) if len(holes) else holes

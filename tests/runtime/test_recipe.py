@@ -230,3 +230,39 @@ def test_bench_inspect_writes_figures(tmp_path, capsys):
     figures = json.loads(out.read_text())
     assert figures["parts"] == 20 and figures["oot_cases"] == 5
     assert "missing-hole recall" in capsys.readouterr().out
+
+
+def test_mm_needs_a_calibrated_config(tmp_path, monkeypatch):
+    centers = np.array([[100.0, 100.0], [300.0, 110.0], [200.0, 260.0]])
+    cv2 = fake_detections(monkeypatch, centers, np.array([24.0, 24.0, 40.0]))
+    image = tmp_path / "part.png"
+    cv2.imwrite(str(image), np.zeros((400, 500, 3), np.uint8))
+    config = write(tmp_path, "[calibration]\nmode = \"none\"\n", "holevision.toml")
+    with pytest.raises(ValueError, match="no mm without a calibrated camera"):
+        run_cli(["recipe", "create", "--image", str(image), "--config", str(config), "--out", str(tmp_path / "r.toml")])
+
+
+def test_mm_recipe_from_a_golden_part_and_inspect(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from holevision.runtime.commands import recipe as command
+
+    centers = np.array([[100.0, 100.0], [300.0, 110.0], [200.0, 260.0], [320.0, 300.0]])
+    cv2 = fake_detections(monkeypatch, centers, np.array([24.0, 24.0, 40.0, 30.0]))
+
+    def to_mm(holes, config_path):          # a level work plane seen at 0.1 mm/px
+        n = len(holes)
+        return replace(holes, points_base=np.c_[holes.centers * 0.1, np.full(n, 5.0)],
+                       approach_base=np.tile([0.0, 0.0, -1.0], (n, 1)), diameters_mm=holes.diameters_px * 0.1)
+
+    monkeypatch.setattr(command, "_to_mm", to_mm)
+    image = tmp_path / "part.png"
+    cv2.imwrite(str(image), np.zeros((400, 500, 3), np.uint8))
+    out = tmp_path / "mm.toml"
+    assert run_cli(["recipe", "create", "--image", str(image), "--config", "cell.toml", "--out", str(out)]) == 0
+    recipe = load_recipe(out)
+    assert recipe.units == "mm" and recipe.holes[0].position_tol == 0.3
+    np.testing.assert_allclose(recipe.diameters, [2.4, 2.4, 4.0, 3.0])
+    assert run_cli(["inspect", str(image), "--recipe", str(out), "--config", "cell.toml"]) == 0
+    with pytest.raises(ValueError, match="in mm but the detections are in px|no robot-frame positions"):
+        run_cli(["inspect", str(image), "--recipe", str(out)])
