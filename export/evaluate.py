@@ -160,13 +160,17 @@ def torch_predictor(model, device: str = "cpu") -> Callable[[np.ndarray], np.nda
 
 
 def bundle_predictor(bundle_path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
-    """``predict(image_bgr)`` through the runtime's Detector (onnxruntime), exactly as on the line."""
+    """``predict(image_bgr) -> (2, H, W)`` (background, hole) through the runtime's Detector: onnxruntime,
+    the bundle's tiling and stitching, exactly as on the line."""
     from holevision.runtime.detector import Detector
 
     detector = Detector(bundle_path)
-    if hasattr(detector, "probabilities"):
-        return detector.probabilities
-    raise ValueError(f"{bundle_path}: the runtime Detector exposes no probabilities() to evaluate a bundle with")
+
+    def predict(image_bgr: np.ndarray) -> np.ndarray:
+        prob_hole = detector.probability(image_bgr)
+        return np.stack([1.0 - prob_hole, prob_hole])
+
+    return predict
 
 
 def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu", threshold: float = 0.5,

@@ -143,3 +143,24 @@ def test_gflops_grow_with_area_and_count_convs():
     assert large == pytest.approx(4 * small, rel=0.05)
     conv = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1))
     assert estimate_gflops(conv, 10, 10) == pytest.approx(2 * 8 * 100 * 27 / 1e9)
+
+
+@pytest.mark.parametrize("name", ["nano", "dinov3-vits16"])
+def test_exports_to_onnx_opset17_with_parity(tmp_path, name):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    import warnings
+
+    torch.manual_seed(0)
+    model = tiny(name).eval()
+    x = torch.randn(1, 3, 64, 96)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(tmp_path / "m.onnx"), opset_version=17, input_names=["pixels"],
+                          output_names=list(model(x)._fields), dynamo=False)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    (onnx_logits,) = session.run(None, {"pixels": x.numpy()})
+    with torch.no_grad():
+        torch_logits = model(x).logits.numpy()
+    assert onnx_logits.shape == torch_logits.shape
+    assert abs(onnx_logits - torch_logits).max() < 1e-4
