@@ -83,14 +83,14 @@ class DemoSubscriber(threading.Thread):
         self.socket.connect(endpoint)
         self.received: list[dict] = []
         self.printer = printer
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         import zmq
 
         poller = zmq.Poller()
         poller.register(self.socket, zmq.POLLIN)
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             if not poller.poll(100):
                 continue
             topic, payload = self.socket.recv_multipart()
@@ -101,7 +101,7 @@ class DemoSubscriber(threading.Thread):
         self.socket.close(0)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(2)
 
 

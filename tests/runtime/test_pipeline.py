@@ -172,3 +172,37 @@ def test_trigger_without_a_camera_gets_an_error_result(tmp_path):
     recorder.stop()
     assert message["trigger_id"] == 4 and message["error"]["code"] == 2 and message["holes"] == []
     assert pipeline.status()["healthy"] is False
+
+
+def test_demo_calibration_puts_holes_in_the_base_frame(tmp_path):
+    from holevision.runtime.config import parse_config
+    from holevision.runtime.demo import DEMO_HEIGHT, DEMO_WIDTH, write_demo_calibration
+    from holevision.runtime.detections import Holes
+    from holevision.runtime.hole_geometry import HoleGeometry
+
+    files = write_demo_calibration(tmp_path)
+    config = parse_config({"calibration": {"mode": "eye-to-hand", **files}}, "demo.toml")
+    geometry = HoleGeometry.from_config(config.calibration, "demo.toml")
+    center = [DEMO_WIDTH / 2 - 0.5, DEMO_HEIGHT / 2 - 0.5]
+    holes = Holes(centers=[center, [center[0] + 150, center[1] + 30]], axes=[[30.0, 30.0], [15.0, 15.0]],
+                  angles=[0.0, 0.0], scores=[1.0, 1.0])
+    located = geometry(holes)
+    # 500 mm away at fx 1500 px: 1/3 mm per px; image +u = base +x, image +v = base -y
+    assert located.points_base[0] == pytest.approx([400.0, 0.0, 0.0], abs=1e-6)
+    assert located.points_base[1] == pytest.approx([450.0, -10.0, 0.0], abs=1e-2)
+    assert located.diameters_mm == pytest.approx([10.0, 5.0], abs=1e-2)
+    assert located.approach_base[0] == pytest.approx([0.0, 0.0, -1.0])
+    with pytest.raises(Exception, match="mode"):
+        bad = parse_config({"calibration": {"mode": "eye-in-hand", **files}}, "demo.toml")
+        HoleGeometry.from_config(bad.calibration, "demo.toml")
+
+
+def test_demo_prints_poses_received_over_zeromq_and_modbus(capsys):
+    from holevision.runtime.demo import run_demo
+
+    lines = []
+    assert run_demo(frames=3, detector=DiscDetector(), printer=lines.append) == 0
+    zmq_lines = [line for line in lines if line.startswith("[zmq")]
+    modbus_lines = [line for line in lines if line.startswith("[modbus")]
+    assert len(zmq_lines) == 3 and len(modbus_lines) == 3
+    assert [f"trigger={i}" in line for i, line in zip((1, 2, 3), modbus_lines)] == [True] * 3
