@@ -88,3 +88,20 @@ def test_overlay_marks_what_failed():
     r = int(missing[0][3] / 2) + 3
     patch = (slice(max(v - r, 0), v + r), slice(max(u - r, 0), u + r))
     assert np.any(drawn[patch] != scene.image[patch])          # something is drawn where the hole should be
+
+
+@pytest.mark.slow
+def test_real_detector_never_passes_a_part_with_undrilled_holes():
+    """With the packaged model: parts with undrilled holes are NG (or NONE), never OK."""
+    bundle = pytest.importorskip("holevision.runtime.bundle")
+    detector_module = pytest.importorskip("holevision.runtime.detector")
+    try:
+        detector = detector_module.Detector(bundle.load_bundle("default"))
+    except (ValueError, OSError, ImportError) as exc:
+        pytest.skip(f"no usable default model bundle: {exc}")
+    scenes = [s for s in single_part_scenes(6) if s.part["missing"]][:3]
+    assert scenes
+    for scene in scenes:
+        holes = detector.detect(scene.image).holes.numbered()
+        report = inspect_holes(design_recipe(scene.part), holes, frame_size=scene.image.shape[1::-1])
+        assert report.verdict in ("NG", "NONE"), report.to_dict()
