@@ -194,7 +194,7 @@ def inspect(recipe: Recipe, centers_2d: np.ndarray, diameters: np.ndarray, *, un
     Q, dQ = centers[rows], diam[rows]
 
     P, dP = recipe.points, recipe.diameters
-    pos_tol, d_tol = recipe.position_tols, recipe.diameter_tols
+    pos_tol = recipe.position_tols
     settings = recipe.registration
     M = len(P)
     min_matched = min(settings.min_matched, M)

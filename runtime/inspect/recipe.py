@@ -7,7 +7,8 @@ A recipe is a TOML (or JSON) file a QA engineer can read and edit::
     description = "bracket A, rev C"
 
     [defaults]                       # applied to every hole that does not set its own
-    position_tol = 0.5               # max distance of the measured center from nominal (units)
+    position_tol = 0.5               # max distance of the measured center from nominal (units): a radius,
+                                     # half the diameter of a GD&T position tolerance zone
     diameter_tol = 0.1               # symmetric +/-; or diameter_tol_minus / diameter_tol_plus
 
     [registration]
