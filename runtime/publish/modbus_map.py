@@ -64,6 +64,7 @@ EXTRA_COUNT = 39
 FAILING_HOLES = 40            # 4 registers: bits 0..15 of the mask in 40, 16..31 in 41, ... (bit k = hole k+1)
 PROCESSING_MS = 44
 RESULT_SEQUENCE_HIGH = 45     # upper 16 bits of the 32-bit sequence (RESULT_SEQUENCE holds the lower 16)
+REASON_BITS = 46              # why NG: the inspection's reason bits (holevision.runtime.inspect REASON_BITS)
 HOLES_BASE = 50
 HOLE_BLOCK = 16               # registers per hole
 
@@ -119,6 +120,9 @@ REGISTER_TABLE: tuple[RegisterField, ...] = (
                   "64-bit mask of failing recipe holes: bit k = recipe hole k+1; bits 0-15 in the first register"),
     RegisterField(PROCESSING_MS, "processing_ms", "uint16", "R", "capture to result, ms (saturates at 65535)"),
     RegisterField(RESULT_SEQUENCE_HIGH, "result_sequence_high", "uint16", "R", "frame sequence, upper 16 bits"),
+    RegisterField(REASON_BITS, "reason_bits", "bits", "R",
+                  "why NG: bit0 missing hole, 1 position OOT, 2 diameter OOT, 3 extra hole, 4 ambiguous pose, "
+                  "8 no detections, 9 part not found, 10 too few matches, 11 fit residual high, 12 part out of view"),
     RegisterField(HOLES_BASE + HOLE_ID, "hole[k].id", "uint16", "R", f"hole k block at {HOLES_BASE} + {HOLE_BLOCK}*k: hole number (1-based)"),
     RegisterField(HOLES_BASE + HOLE_SCORE, "hole[k].score", "uint16", "R", "confidence x 1000"),
     RegisterField(HOLES_BASE + HOLE_X, "hole[k].x", "float32", "R", "center x in the robot base frame, mm (NaN uncalibrated)"),
@@ -197,6 +201,7 @@ def encode_result_block(message: dict, word_order: str = "ABCD", max_holes: int 
     put(EXTRA_COUNT, counts.get("extra", 0))
     for i in range(4):
         put(FAILING_HOLES + i, (mask >> (16 * i)) & 0xFFFF)
+    put(REASON_BITS, int(inspection.get("reason_bits") or 0) & 0xFFFF)
     put(PROCESSING_MS, round(processing_ms) if math.isfinite(processing_ms) else 0)
 
     blocks: list[int] = []
@@ -248,7 +253,7 @@ def decode_header(registers: list[int]) -> dict:
             "verdict": verdicts.get(reg(VERDICT), f"code {reg(VERDICT)}"),
             "counts": {"expected": reg(EXPECTED_COUNT), "ok": reg(OK_COUNT), "missing": reg(MISSING_COUNT),
                        "out_of_tolerance": reg(OUT_OF_TOLERANCE_COUNT), "extra": reg(EXTRA_COUNT)},
-            "failing_mask": mask, "processing_ms": reg(PROCESSING_MS)}
+            "failing_mask": mask, "reason_bits": reg(REASON_BITS), "processing_ms": reg(PROCESSING_MS)}
 
 
 def decode_robot_pose(registers: list[int], word_order: str = "ABCD") -> list[float]:

@@ -19,7 +19,8 @@ def _message(n_holes: int = 3, seq: int = 70_001) -> dict:
                   points_base=[[400.0 + i, -20.5, 3.25] for i in range(n_holes)],
                   diameters_mm=[8.0] * n_holes)
     result = Result(seq=seq, camera="cam0", capture_epoch=1000.0, done_epoch=1000.05, holes=holes, trigger_id=9,
-                    verdict="NG", inspection={"counts": {"expected": 4, "ok": 3, "missing": 1}, "failing_bits": 1 << 40})
+                    verdict="NG", inspection={"counts": {"expected": 4, "ok": 3, "missing": 1}, "failing_bits": 1 << 40,
+                                                       "reason_bits": 0b1001})
     return to_dict(result)
 
 
@@ -50,7 +51,7 @@ def test_result_block_decodes_back_to_the_message(order):
     assert header["seq"] == 70_001 and header["trigger_id"] == 9
     assert header["verdict"] == "NG" and header["hole_count"] == 3 and header["holes_found"] == 3
     assert header["counts"]["missing"] == 1 and header["failing_mask"] == 1 << 40
-    assert header["processing_ms"] == 50
+    assert header["processing_ms"] == 50 and header["reason_bits"] == 0b1001
     holes = mm.decode_holes(block, order)
     for sent, got in zip(message["holes"], holes):
         assert got["id"] == sent["id"]
