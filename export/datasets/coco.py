@@ -196,6 +196,16 @@ def _check_inside(pts_corner: np.ndarray, sample: Sample, where: str, problems: 
                         f"not in {sample.width}x{sample.height} ({where.split(': ', 1)[1]})")
 
 
+def _at_least_triangle(polygon: np.ndarray) -> np.ndarray:
+    """COCO needs >= 3 points. A 1-pixel piece (1 point) or a 1-pixel-wide run (2 points) becomes a thin
+    triangle that fills the same pixel centers."""
+    if len(polygon) >= 3:
+        return polygon
+    if len(polygon) == 1:
+        return np.vstack([polygon, polygon + [0.25, 0.0], polygon + [0.0, 0.25]])
+    return np.vstack([polygon, polygon[1:] + [0.0625, 0.0625]])
+
+
 def _r(x: float, nd: int = 3) -> float:
     value = round(float(x), nd)
     return 0.0 if value == 0 else value
@@ -229,7 +239,7 @@ def write_coco(dataset: Dataset, path: str | Path, *, info: dict | None = None) 
                          "category_id": classes.index(inst.class_name) + 1, "iscrowd": 0}
             polys = inst.polygons()
             if polys:
-                ann["segmentation"] = [[_r(v + 0.5) for v in p.reshape(-1)] for p in polys]
+                ann["segmentation"] = [[_r(v + 0.5) for v in _at_least_triangle(p).reshape(-1)] for p in polys]
                 pts = np.vstack(polys)
                 x0, y0 = pts.min(0) + 0.5
                 x1, y1 = pts.max(0) + 0.5

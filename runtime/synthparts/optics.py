@@ -12,10 +12,14 @@ import numpy as np
 
 
 def vignette(shape: tuple[int, int], strength: float, center: tuple[float, float]) -> np.ndarray:
+    """Smooth radial falloff, 1 at ``center``; computed on a coarse grid and resized (it is smooth)."""
     h, w = shape
-    yy, xx = np.ogrid[0:h, 0:w]
+    gh, gw = max(h // 8, 2), max(w // 8, 2)
+    yy, xx = np.ogrid[0:gh, 0:gw]
+    yy = (yy + 0.5) * (h / gh) - 0.5
+    xx = (xx + 0.5) * (w / gw) - 0.5
     r2 = ((xx - center[0]) ** 2 + (yy - center[1]) ** 2) / float((w / 2) ** 2 + (h / 2) ** 2)
-    return (1.0 - strength * r2).astype(np.float32)
+    return cv2.resize((1.0 - strength * r2).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def motion_kernel(length: float, angle_deg: float) -> np.ndarray:
@@ -37,12 +41,14 @@ def apply_camera(rng: np.random.Generator, image: np.ndarray, *, noise_scale: fl
     effects: dict = {}
     # Auto exposure (bright parts of the frame near a target level), then a random over/under-exposure.
     bright = float(np.percentile(image[::4, ::4].mean(axis=2), 97))
-    gain = float(np.clip(rng.uniform(0.6, 0.95) / max(bright, 1e-3), 0.5, 4.0))
-    image = image * np.float32(gain * rng.uniform(0.8, 1.15))
+    gain = float(np.clip(rng.uniform(0.6, 0.95) / max(bright, 1e-3), 0.5, 4.0)) * float(rng.uniform(0.8, 1.15))
     if rng.random() < 0.7:
         strength = float(rng.uniform(0.05, 0.5))
-        image = image * vignette((h, w), strength, (w / 2 + rng.normal(0, w * 0.05), h / 2 + rng.normal(0, h * 0.05)))[:, :, None]
+        factor = vignette((h, w), strength, (w / 2 + rng.normal(0, w * 0.05), h / 2 + rng.normal(0, h * 0.05)))
+        image = cv2.multiply(image, cv2.merge([factor * np.float32(gain)] * 3))
         effects["vignetting"] = round(strength, 3)
+    else:
+        image = cv2.multiply(image, (gain, gain, gain, 0))
     if allow_blur and rng.random() < 0.35:
         sigma = float(rng.uniform(0.4, 1.8))
         image = cv2.GaussianBlur(image, (0, 0), sigma)
@@ -52,15 +58,21 @@ def apply_camera(rng: np.random.Generator, image: np.ndarray, *, noise_scale: fl
         image = cv2.filter2D(image, -1, motion_kernel(length, angle))
         effects["motion_blur_px"] = round(length, 2)
     gamma = float(rng.uniform(0.8, 1.25))
-    image = np.power(np.clip(image, 0.0, 1.5), gamma)
     if noise_scale > 0:
+        # Shot + read noise: a full-resolution luminance field and coarser color noise (demosaicing
+        # correlates neighbouring pixels' color noise).
         shot = rng.uniform(0.0003, 0.004) * noise_scale
         read = rng.uniform(0.00001, 0.0004) * noise_scale
-        noise = rng.standard_normal((h, w, 1), dtype=np.float32) * 0.8 + \
-            rng.standard_normal((h, w, 3), dtype=np.float32) * 0.35
-        image = image + noise * np.sqrt(np.clip(image, 0, None) * shot + read)
+        luma = rng.standard_normal((h, w), dtype=np.float32)
+        chroma = rng.standard_normal(((h + 1) // 2, (w + 1) // 2, 3), dtype=np.float32)
+        chroma = cv2.resize(chroma, (w, h), interpolation=cv2.INTER_LINEAR)
+        noise = luma[:, :, None] * np.float32(0.8) + chroma * np.float32(0.4)
+        sigma = cv2.sqrt(cv2.max(image, 0.0) * np.float32(shot) + np.float32(read))
+        image = image + noise * sigma
         effects["noise"] = round(float(math.sqrt(shot * 0.25 + read)), 4)
-    out = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    out = cv2.convertScaleAbs(cv2.max(image, 0.0), alpha=255.0)
+    lut = np.clip(255.0 * (np.arange(256) / 255.0) ** gamma + 0.5, 0, 255).astype(np.uint8)
+    out = cv2.LUT(out, lut)
     if allow_jpeg and rng.random() < 0.25:
         quality = int(rng.integers(55, 96))
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])

@@ -106,6 +106,24 @@ def _label_hole(canvas: _Canvas, conic, window, coverage, hole: SceneHole, total
 
 # --------------------------------------------------------------------------------------- photo parts
 
+def _blend(win: np.ndarray, color: np.ndarray, alpha: np.ndarray) -> None:
+    """win = win * (1 - alpha) + color * alpha, in place (float32 BGR, alpha HxW)."""
+    alpha = np.ascontiguousarray(alpha, dtype=np.float32)
+    win[:] = cv2.blendLinear(np.ascontiguousarray(win), np.ascontiguousarray(color, dtype=np.float32),
+                             1.0 - alpha, alpha)
+
+
+def _soft(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur with a large sigma, done at reduced resolution (the result is smooth anyway)."""
+    factor = int(max(1, sigma // 3))
+    if factor == 1:
+        return cv2.GaussianBlur(mask, (0, 0), sigma)
+    h, w = mask.shape
+    small = cv2.resize(mask, (max(w // factor, 1), max(h // factor, 1)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def _part_pose(rng, width, height, n_parts):
     extent = rng.uniform(0.35, 1.25) if n_parts == 1 else rng.uniform(0.25, 0.6)
     extent_px = extent * min(width, height)
@@ -118,10 +136,10 @@ def _part_pose(rng, width, height, n_parts):
     return size_mm, scale, center, float(rng.uniform(0, 360)), tilt, float(rng.uniform(0, 180))
 
 
-def _texture_frame(design: PartDesign, scale: float):
+def _texture_frame(design: PartDesign, scale: float, max_side_px: float):
     """Texture pixel -> part-plane mm map S, and texture size; the texture covers the outline."""
     lo, hi = design.outline_mm.min(0) - 2.0, design.outline_mm.max(0) + 2.0
-    tex_scale = min(scale, _MAX_TEX / float(max(hi - lo)))
+    tex_scale = min(scale, min(_MAX_TEX, max_side_px) / float(max(hi - lo)))
     tw, th = int(math.ceil((hi[0] - lo[0]) * tex_scale)), int(math.ceil((hi[1] - lo[1]) * tex_scale))
     S = np.array([[1 / tex_scale, 0, lo[0]], [0, 1 / tex_scale, lo[1]], [0, 0, 1.0]])
     return S, (max(th, 2), max(tw, 2)), tex_scale
@@ -171,7 +189,7 @@ def _render_part(rng, canvas: _Canvas, background: np.ndarray, part_index: int, 
     to_light_part[2] = max(to_light_part[2], 0.25)  # the light is above every part's top surface
     to_light_part = _unit(to_light_part)
     light_part = to_light_part * float(np.linalg.norm(t)) * light_cam[3]
-    S, tex_shape, tex_scale = _texture_frame(design, scale)
+    S, tex_shape, tex_scale = _texture_frame(design, scale, 1.2 * max(w, h))
     material = "cad" if cad else str(rng.choice(MATERIALS, p=[0.45, 0.2, 0.2, 0.15]))
     if cad:
         base = cad_params["part_grey"]
@@ -188,23 +206,34 @@ def _render_part(rng, canvas: _Canvas, background: np.ndarray, part_index: int, 
         tint = tint * np.float32(1 + rng.normal(0, 0.03, 3))
     shaded = _surface_shading(rng, design, S, tex_shape, camera, light_part, albedo, mat)
     mask_tex = _outline_mask(design, S, tex_shape)
-    H_top = camera.H_img_plane(0.0) @ S
-    H_bottom = camera.H_img_plane(-design.thickness_mm) @ S
-    top = cv2.warpPerspective(mask_tex, H_top, (w, h), flags=cv2.INTER_LINEAR)
-    bottom = cv2.warpPerspective(mask_tex, H_bottom, (w, h), flags=cv2.INTER_LINEAR)
-    footprint = np.maximum(top, bottom)
     image = canvas.image
-    if not cad:  # cast shadow of the part on what it lies on
-        to_light = _unit(R @ to_light_part)
-        off = design.thickness_mm * scale * 0.8 / max(-to_light[2], 0.2)
-        M = np.float32([[1, 0, -to_light[0] * off], [0, 1, -to_light[1] * off]])
-        shadow = cv2.GaussianBlur(cv2.warpAffine(footprint, M, (w, h)), (0, 0), max(off * 0.3, 1.0))
-        image *= (1.0 - rng.uniform(0.3, 0.7) * shadow * (1 - footprint))[:, :, None]
-    side_value = float(mat["base_albedo"] * (rng.uniform(0.25, 0.7) if not cad else 0.7))
-    image[:] = image * (1 - footprint[:, :, None]) + (side_value * tint)[None, None, :] * footprint[:, :, None]
-    surface = cv2.warpPerspective(shaded, H_top, (w, h), flags=cv2.INTER_LINEAR)
-    image[:] = image * (1 - top[:, :, None]) + surface[:, :, None] * tint[None, None, :] * top[:, :, None]
-    canvas.occlude((0, 0, w, h), footprint)  # a later part hides earlier parts' holes
+    to_light = _unit(R @ to_light_part)
+    shadow_off = 0.0 if cad else design.thickness_mm * scale * 0.8 / max(-to_light[2], 0.2)
+    # Work only in the part's window of the frame (top, bottom silhouette and cast shadow).
+    corners = np.vstack([camera.project(np.column_stack([design.outline_mm, np.full(len(design.outline_mm), z)]))
+                         for z in (0.0, -design.thickness_mm)])
+    margin = 3 + shadow_off * 1.0 + 3 * max(shadow_off * 0.3, 1.0)
+    crop = _window((*corners.min(0), *corners.max(0)), (h, w), margin)
+    top = np.zeros((h, w), np.float32)
+    if crop is not None:
+        x0, y0, x1, y1 = crop
+        size = (x1 - x0, y1 - y0)
+        shift = np.array([[1.0, 0, -x0], [0, 1.0, -y0], [0, 0, 1.0]])
+        H_top = shift @ camera.H_img_plane(0.0) @ S
+        H_bottom = shift @ camera.H_img_plane(-design.thickness_mm) @ S
+        top_crop = cv2.warpPerspective(mask_tex, H_top, size, flags=cv2.INTER_LINEAR)
+        footprint = np.maximum(top_crop, cv2.warpPerspective(mask_tex, H_bottom, size, flags=cv2.INTER_LINEAR))
+        win = image[y0:y1, x0:x1]
+        if not cad:  # cast shadow of the part on what it lies on
+            M = np.float32([[1, 0, -to_light[0] * shadow_off], [0, 1, -to_light[1] * shadow_off]])
+            shadow = _soft(cv2.warpAffine(footprint, M, size), max(shadow_off * 0.3, 1.0))
+            win *= (1.0 - rng.uniform(0.3, 0.7) * shadow * (1 - footprint))[:, :, None]
+        side_value = float(mat["base_albedo"] * (rng.uniform(0.25, 0.7) if not cad else 0.7))
+        _blend(win, np.full(win.shape, side_value * tint, np.float32), footprint)
+        surface = cv2.warpPerspective(shaded, H_top, size, flags=cv2.INTER_LINEAR)
+        _blend(win, cv2.merge([surface * float(c) for c in tint]), top_crop)
+        canvas.occlude(crop, footprint)  # a later part hides earlier parts' holes
+        top[y0:y1, x0:x1] = top_crop
     if cad:
         _cad_part_edges(canvas, camera, design, cad_params)
 
@@ -316,18 +345,20 @@ def _cad_line_color(cad):
     return (int(cad["edge_grey"] * 255),) * 3
 
 
-def _draw_on_float(canvas: _Canvas, draw, grey: float):
-    """Draw anti-aliased lines into the float image via an 8-bit alpha mask."""
+def _draw_on_float(canvas: _Canvas, draw, grey):
+    """Draw anti-aliased shapes into the float image via an 8-bit alpha mask; returns (window, alpha)."""
     h, w = canvas.shape
     m = np.zeros((h, w), np.uint8)
     draw(m)
-    ys, xs = np.nonzero(m)
-    if len(ys) == 0:
-        return
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    a = m[y0:y1, x0:x1].astype(np.float32)[:, :, None] / 255.0
+    x0, y0, bw, bh = cv2.boundingRect(m)
+    if bw == 0 or bh == 0:
+        return None
+    x1, y1 = x0 + bw, y0 + bh
+    alpha = m[y0:y1, x0:x1].astype(np.float32) / 255.0
+    a = alpha[:, :, None]
     win = canvas.image[y0:y1, x0:x1]
-    win[:] = win * (1 - a) + grey * a
+    win[:] = win * (1 - a) + np.asarray(grey, np.float32) * a
+    return (x0, y0, x1, y1), alpha
 
 
 def _cv_ellipse(m, center, axes, angle, thickness, start=0, end=360, dashed=False):
@@ -385,29 +416,30 @@ def _cad_hole_edges(rng, canvas, camera, hs: HoleShape, cad):
 def _cad_decorations(rng, canvas: _Canvas, cad):
     """Things on CAD screenshots that are not holes: bosses, dimension text and lines, an axis triad."""
     h, w = canvas.shape
-    img8 = np.zeros((h, w), np.uint8)
-    for _ in range(int(rng.integers(0, 4))):  # dimension text with a diameter sign-like circle
-        x, y = rng.uniform(0, w * 0.8), rng.uniform(20, h)
-        text = f"{rng.choice(['Ø', 'M', 'R', ''])}{rng.uniform(2, 60):.1f}".replace("Ø", "D")
-        cv2.putText(img8, text, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, rng.uniform(0.35, 0.8), 255, 1, cv2.LINE_AA)
-        cv2.line(img8, (int(x), int(y) + 4), (int(x + rng.uniform(30, 150)), int(y + rng.uniform(-40, 40))), 255, 1, cv2.LINE_AA)
-    if rng.random() < 0.5:  # axis triad in a corner
-        ox, oy = int(rng.uniform(20, 60)), int(h - rng.uniform(20, 60))
-        for ang in (0, -90, -135):
-            cv2.arrowedLine(img8, (ox, oy), (int(ox + 25 * math.cos(math.radians(ang))),
-                                            int(oy + 25 * math.sin(math.radians(ang)))), 255, 1, cv2.LINE_AA)
-    a = img8.astype(np.float32)[:, :, None] / 255.0
-    canvas.image[:] = canvas.image * (1 - a) + cad["edge_grey"] * a
+
+    def marks(img8):
+        for _ in range(int(rng.integers(0, 4))):  # dimension text and leader lines
+            x, y = rng.uniform(0, w * 0.8), rng.uniform(20, h)
+            text = f"{rng.choice(['D', 'M', 'R', ''])}{rng.uniform(2, 60):.1f}"
+            cv2.putText(img8, text, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, rng.uniform(0.35, 0.8), 255, 1,
+                        cv2.LINE_AA)
+            cv2.line(img8, (int(x), int(y) + 4), (int(x + rng.uniform(30, 150)), int(y + rng.uniform(-40, 40))),
+                     255, 1, cv2.LINE_AA)
+        if rng.random() < 0.5:  # axis triad in a corner
+            ox, oy = int(rng.uniform(20, 60)), int(h - rng.uniform(20, 60))
+            for ang in (0, -90, -135):
+                cv2.arrowedLine(img8, (ox, oy), (int(ox + 25 * math.cos(math.radians(ang))),
+                                                int(oy + 25 * math.sin(math.radians(ang)))), 255, 1, cv2.LINE_AA)
+    _draw_on_float(canvas, marks, cad["edge_grey"])
     for _ in range(int(rng.integers(0, 3))):  # a boss: raised cylinder, a circle that is NOT a hole
         c = (rng.uniform(0, w), rng.uniform(0, h))
         r = rng.uniform(5, 60)
         sq = rng.uniform(0.6, 1.0)
         ang = rng.uniform(0, 180)
-        m = np.zeros((h, w), np.uint8)
-        _cv_ellipse(m, c, (2 * r, 2 * r * sq), ang, -1)
-        a = m.astype(np.float32)[:, :, None] / 255.0
-        canvas.image[:] = canvas.image * (1 - a) + cad["part_grey"] * rng.uniform(0.9, 1.15) * cad["tint"] * a
-        canvas.occlude((0, 0, w, h), a[:, :, 0])
+        shade = cad["part_grey"] * rng.uniform(0.9, 1.15) * cad["tint"]
+        window = _draw_on_float(canvas, lambda mm: _cv_ellipse(mm, c, (2 * r, 2 * r * sq), ang, -1), shade)
+        if window is not None:
+            canvas.occlude(*window)
         if cad["edges"]:
             _draw_on_float(canvas, lambda mm: _cv_ellipse(mm, c, (2 * r, 2 * r * sq), ang, cad["edge_px"]),
                            cad["edge_grey"])
