@@ -1,7 +1,9 @@
 """INT8: static QDQ quantization with calibration images, and the task-metric gate that guards it.
 
 Conv / MatMul / Gemm get int8 weights (per output channel, symmetric) and uint8 activations calibrated on
-real images; LayerNormalization, Softmax and everything else stay float. Where the CPU has no VNNI
+real images; LayerNormalization, Softmax and everything else stay float, and so does the classifier
+layer that produces the logits (the last Conv / MatMul before each graph output): 8-bit logits would put
+quantization steps right where the hole threshold cuts. Where the CPU has no VNNI
 (int8 dot-product instructions), weights use 7 bits (``reduce_range``) to avoid the saturation of the
 older u8 x s8 multiply-add path.
 
@@ -53,9 +55,29 @@ class QuantizeSettings:
     reduce_range: bool | None = None          # None: decided from the CPU (no VNNI -> True)
     calibration_method: str = "minmax"        # minmax | entropy | percentile
     op_types: tuple[str, ...] = QUANTIZED_OP_TYPES
+    keep_output_layers_float: bool = True     # the layer(s) producing the graph outputs stay float
 
     def resolved_reduce_range(self) -> bool:
         return (not cpu_has_vnni()) if self.reduce_range is None else self.reduce_range
+
+
+def output_layers(graph, op_types=QUANTIZED_OP_TYPES) -> list[str]:
+    """Names of the quantizable nodes nearest each graph output (walking back through resizes, slices,
+    softmax...): the layers that produce the logits."""
+    producers = {output: node for node in graph.graph.node for output in node.output}
+    found, seen = [], set()
+    frontier = [o.name for o in graph.graph.output]
+    while frontier:
+        name = frontier.pop()
+        node = producers.get(name)
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.op_type in op_types:
+            found.append(node.name)
+        else:
+            frontier.extend(i for i in node.input if i)
+    return sorted(found)
 
 
 def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration_images: Sequence[np.ndarray],
@@ -80,14 +102,28 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration_image
             image = next(self._images, None)
             return None if image is None else {input_name: np.ascontiguousarray(image[None])}
 
+    import onnx
+
+    excluded = output_layers(onnx.load(str(fp32_path)), settings.op_types) if settings.keep_output_layers_float else []
     out_path = Path(out_path)
-    quantize_static(str(fp32_path), str(out_path), ImageReader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    per_channel=settings.per_channel, reduce_range=settings.resolved_reduce_range(),
-                    op_types_to_quantize=list(settings.op_types),
-                    calibrate_method=methods[settings.calibration_method],
-                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+    root = logging.getLogger()
+    hint = _DropPreprocessHint()
+    root.addFilter(hint)  # the exporter already folded shapes; ORT's "consider pre-processing" hint is noise
+    try:
+        quantize_static(str(fp32_path), str(out_path), ImageReader(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        per_channel=settings.per_channel, reduce_range=settings.resolved_reduce_range(),
+                        op_types_to_quantize=list(settings.op_types), nodes_to_exclude=excluded,
+                        calibrate_method=methods[settings.calibration_method],
+                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+    finally:
+        root.removeFilter(hint)
     return out_path
+
+
+class _DropPreprocessHint(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-process" not in record.getMessage()
 
 
 @dataclass
