@@ -42,8 +42,6 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from holevision.runtime.config import format_validation_error
-
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -197,7 +195,23 @@ def parse_recipe(data: dict, source: str | Path = "<recipe>") -> Recipe:
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        raise RecipeError(format_validation_error(source, exc)) from None
+        raise RecipeError(_format_errors(source, exc)) from None
+
+
+def _format_errors(source, error: ValidationError) -> str:
+    """One line per problem: ``FILE: holes.2.diameter: message (got VALUE)``."""
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(recipe)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = ("unknown field (check the spelling; recipe fields: name, units, description, [defaults], "
+                       "[registration], [extra], [[holes]] id x y diameter position_tol diameter_tol "
+                       "diameter_tol_minus diameter_tol_plus type)")
+        got = item.get("input")
+        show = got is not None and item["type"] != "extra_forbidden" and not isinstance(got, (dict, list))
+        lines.append(f"{source}: {field}: {message}" + (f" (got {got!r})" if show else ""))
+    return "\n".join(lines)
 
 
 def load_recipe(path: str | Path) -> Recipe:
