@@ -198,7 +198,7 @@ def _invert_many(T: np.ndarray) -> np.ndarray:
     out = np.tile(np.eye(4), (len(T), 1, 1))
     Rt = np.transpose(T[:, :3, :3], (0, 2, 1))
     out[:, :3, :3] = Rt
-    out[:, :3, 3] = -np.einsum("nij,nj->ni", Rt, T[:, :3, 3])
+    out[:, :3, 3] = -(Rt @ T[:, :3, 3, None])[..., 0]
     return out
 
 
@@ -237,12 +237,12 @@ def _refine_bundle(data: HandEyeInput, index, X0, Y0, robot_noise_mm, robot_nois
         E = np.tile(np.eye(4), (n, 1, 1))
         E[:, :3, :3] = Rotation.from_rotvec(d[:, :3]).as_matrix()
         E[:, :3, 3] = d[:, 3:]
-        T = np.einsum("nij,njk->nik", T_bf, E)                  # corrected T_base_flange
+        T = T_bf @ E                                            # corrected T_base_flange
         if eye_in_hand:
             T = _invert_many(T)                                 # A_i^-1 = T_flange_base
-        T_cam_target = np.einsum("ij,njk,kl->nil", invert_transform(X), T, Y)
+        T_cam_target = invert_transform(X) @ T @ Y
         if same_size:
-            p_cam = (np.einsum("nij,nmj->nmi", T_cam_target[:, :3, :3], obj_stack)
+            p_cam = (obj_stack @ np.transpose(T_cam_target[:, :3, :3], (0, 2, 1))
                      + T_cam_target[:, None, :3, 3]).reshape(-1, 3)
         else:
             p_cam = np.concatenate([o @ t[:3, :3].T + t[:3, 3] for o, t in zip(obj, T_cam_target)])
