@@ -181,3 +181,59 @@ def test_error_is_visible_to_the_plc():
             assert not plc.status() & mm.STATUS_ERROR  # the simulator cleared it
     finally:
         publisher.stop()
+
+
+def test_client_mode_writes_results_into_the_plc_registers():
+    from holevision.runtime.publish.modbus_client import ModbusClientPublisher
+    from holevision.runtime.publish.modbus_server import ModbusException, ModbusTcpServer, RegisterBank
+
+    class PlcMemory(RegisterBank):
+        """A PLC's holding registers: everything writable, nothing interpreted."""
+
+        def write(self, address, values):
+            if address < 0 or address + len(values) > self.size:
+                raise ModbusException(0x02, "outside")
+            with self._lock:
+                self._registers[address:address + len(values)] = list(values)
+
+    offset = 100
+    memory = PlcMemory(max_holes=16)                      # 306 registers: room for the offset + a 2-hole map
+    plc = ModbusTcpServer(memory, port=0).start()
+    publisher = ModbusClientPublisher("127.0.0.1", plc.port, max_holes=2, word_order="DCBA",
+                                      register_offset=offset).start()
+    try:
+        message = _message(seq=77, trigger_id=5)
+        publisher.publish_ready(True)
+        publisher.publish_result(message, b"")
+        deadline = time.monotonic() + 3
+        while publisher.sent < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert publisher.sent == 2 and publisher.errors == 0
+        registers = memory.read(offset + mm.RESULT_TRIGGER_ID, mm.map_size(2) - mm.RESULT_TRIGGER_ID)
+        header = mm.decode_header(registers)
+        assert header["seq"] == 77 and header["trigger_id"] == 5 and header["hole_count"] == 2
+        holes = mm.decode_holes(registers, "DCBA")
+        assert holes[1]["x_mm"] == pytest.approx(77.5) and holes[1]["u"] == pytest.approx(20.0)
+        status = memory.read(offset + mm.STATUS, 1)[0]
+        assert status & mm.STATUS_READY and status & mm.STATUS_RESULT_VALID
+    finally:
+        publisher.stop()
+        plc.stop()
+
+
+def test_client_mode_survives_an_absent_plc():
+    from holevision.runtime.publish.modbus_client import ModbusClientPublisher
+
+    with socket.socket() as probe:                         # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    publisher = ModbusClientPublisher("127.0.0.1", port, timeout_s=0.2).start()
+    try:
+        for seq in range(5):
+            publisher.publish_result(_message(seq=seq, trigger_id=None), b"")
+        deadline = time.monotonic() + 3
+        while publisher.backlog and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        publisher.stop()
+    assert publisher.errors + publisher.dropped == 5 and publisher.sent <= 5
