@@ -6,6 +6,7 @@ Numbers are 1-based in the order the recipes are listed in the config (``[inspec
 
 from __future__ import annotations
 
+import numbers
 import threading
 from pathlib import Path
 
@@ -54,8 +55,9 @@ class RecipeLibrary:
 
     def get(self, number: int) -> Recipe | None:
         """Recipe by 1-based number; 0 gives None (no inspection)."""
-        if isinstance(number, bool) or not isinstance(number, int):
+        if isinstance(number, bool) or not isinstance(number, numbers.Integral):
             raise RecipeSelectionError(f"recipe number must be an integer, got {number!r}")
+        number = int(number)
         if number == 0:
             return None
         if not 1 <= number <= len(self._recipes):
@@ -78,7 +80,7 @@ class RecipeLibrary:
                 raise RecipeSelectionError(f"no recipe named {key!r}; this cell has {self.names}")
         else:
             number = key
-        self.get(number)  # validates
+        self.get(number)  # validates (numpy and register integers included)
         with self._lock:
             self._active = int(number)
         return self._active

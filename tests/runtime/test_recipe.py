@@ -155,6 +155,7 @@ def test_library_selects_by_number_and_name():
     assert library.select(2) == 2 and library.active.name == "b"
     assert library.select("a") == 1 and library.active.name == "a"
     assert library.select("2") == 2
+    assert library.select(np.uint16(1)) == 1                   # a value read from a Modbus register
     assert library.select(0) == 0 and library.active is None
     with pytest.raises(RecipeSelectionError, match="out of range"):
         library.select(3)
