@@ -79,18 +79,32 @@ def ellipse_to_cam(centers, axes, angles_deg, camera: CameraModel, plane_cam: Pl
     """Hole ellipses in the image -> (circle centers on the plane (N, 3) mm, diameters (N,) mm), camera frame.
 
     Back-projects each ellipse's outline onto the plane and fits a circle there: the center is the true
-    hole center (no perspective bias) and the diameter is metric.
+    hole center (no perspective bias) and the diameter is metric. A hole without usable axes (NaN or
+    <= 0) gets its center ray's plane point and a NaN diameter; a hole whose outline misses the plane
+    (or NaN center) gets NaN; one bad hole never fails the others.
     """
-    outline = ellipse_outline(centers, axes, angles_deg)
-    n, m, _ = outline.shape
+    centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
+    axes = np.asarray(axes, dtype=np.float64).reshape(-1, 2)
+    angles = np.asarray(angles_deg, dtype=np.float64).reshape(-1)
+    n = len(centers)
+    centers_cam, diameters = np.full((n, 3), np.nan), np.full(n, np.nan)
     if n == 0:
-        return np.zeros((0, 3)), np.zeros(0)
-    pts = pixel_to_cam(outline.reshape(-1, 2), camera, plane_cam).reshape(n, m, 3)
+        return centers_cam, diameters
+    has_center = np.all(np.isfinite(centers), axis=1)
+    if has_center.any():
+        centers_cam[has_center] = plane_cam.intersect_rays(np.zeros(3), camera.rays(centers[has_center]), strict=False)
+    fit = has_center & np.all(np.isfinite(axes) & (axes > 0), axis=1) & np.isfinite(angles)
+    if not fit.any():
+        return centers_cam, diameters
+    outline = ellipse_outline(centers[fit], axes[fit], angles[fit])
+    m = outline.shape[1]
+    pts = plane_cam.intersect_rays(np.zeros(3), camera.rays(outline.reshape(-1, 2)), strict=False).reshape(-1, m, 3)
     basis = plane_cam.basis()
-    centers_cam, diameters = np.zeros((n, 3)), np.zeros(n)
-    for i in range(n):
-        local = (pts[i] - plane_cam.point) @ basis.T
-        c2, r = _fit_circle_2d(local)
+    for i, hole_pts in zip(np.flatnonzero(fit), pts):
+        if not np.all(np.isfinite(hole_pts)):
+            centers_cam[i] = np.nan
+            continue
+        c2, r = _fit_circle_2d((hole_pts - plane_cam.point) @ basis.T)
         centers_cam[i] = plane_cam.point + c2 @ basis
         diameters[i] = 2 * r
     return centers_cam, diameters

@@ -45,17 +45,21 @@ class Plane:
     def signed_distance(self, p: np.ndarray) -> np.ndarray:
         return (np.asarray(p, dtype=np.float64) - self.point) @ self.normal
 
-    def intersect_rays(self, origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
-        """Where rays ``origin + s * direction`` (s > 0) meet the plane; (N, 3). Raises for rays parallel
-        to the plane or meeting it behind their origin."""
+    def intersect_rays(self, origins: np.ndarray, directions: np.ndarray, strict: bool = True) -> np.ndarray:
+        """Where rays ``origin + s * direction`` (s > 0) meet the plane; (N, 3). Rays parallel to the plane
+        or meeting it behind their origin raise (``strict``) or give NaN rows (``strict=False``)."""
         origins = np.broadcast_to(np.asarray(origins, dtype=np.float64), np.shape(directions))
         directions = np.asarray(directions, dtype=np.float64)
         denom = directions @ self.normal
-        if np.any(np.abs(denom) < 1e-9):
+        parallel = np.abs(denom) < 1e-9
+        if strict and np.any(parallel):
             raise CalibrationError("a camera ray is parallel to the work plane")
-        s = ((self.point - origins) @ self.normal) / denom
-        if np.any(s <= 0):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = ((self.point - origins) @ self.normal) / np.where(parallel, np.nan, denom)
+        behind = s <= 0
+        if strict and np.any(behind):
             raise CalibrationError("the work plane is behind the camera for some pixels; check plane and hand-eye")
+        s = np.where(behind, np.nan, s)
         return origins + s[:, None] * directions
 
     def basis(self) -> np.ndarray:

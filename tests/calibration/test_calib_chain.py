@@ -148,3 +148,17 @@ def test_whole_chain_with_estimated_hand_eye_and_plane():
     errors = np.concatenate(errors)
     print(f"chain error with estimated calibration: mean {errors.mean():.3f} mm, max {errors.max():.3f} mm")
     assert errors.max() < 0.5, f"mean {errors.mean():.3f} mm, max {errors.max():.3f} mm"
+
+
+def test_one_bad_hole_never_fails_the_others():
+    plane_cam = Plane([0, 0, 300], [0, 0, -1])
+    pinhole = CameraModel(CAMERA.K, np.zeros(5), CAMERA.image_size)
+    centers = [[1020, 770], [1100, 800], [np.nan, 5], [900, 700]]
+    axes = [[100, 100], [np.nan, np.nan], [10, 10], [0, 0]]
+    points, approach, d = ellipse_to_base(centers, axes, [0, 0, 0, 0], pinhole, plane_cam, np.eye(4))
+    np.testing.assert_allclose(points[0], [0, 0, 300], atol=1e-9)
+    assert d[0] == pytest.approx(10.0)
+    np.testing.assert_allclose(points[1], [8, 3, 300], atol=1e-9)   # no axes: center ray only, diameter unknown
+    assert np.isnan(d[1]) and np.all(np.isnan(points[2])) and np.isnan(d[3]) and np.all(np.isfinite(points[3]))
+    empty = ellipse_to_base(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0), pinhole, plane_cam, np.eye(4))
+    assert empty[0].shape == (0, 3) and empty[2].shape == (0,)
