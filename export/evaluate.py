@@ -81,16 +81,23 @@ class HoleScore:
     intersection: float = 0.0
     union: float = 0.0
     images: int = 0
+    ignored: int = 0
     center_errors: list = field(default_factory=list)
     diameter_errors: list = field(default_factory=list)
 
     def add(self, predicted: PredictedHoles, truth: GroundTruthHoles, pred_mask: np.ndarray | None = None,
-            truth_mask: np.ndarray | None = None) -> None:
+            truth_mask: np.ndarray | None = None, min_area_px: float = 0.0) -> None:
         pairs = match_holes(predicted.centers, truth.centers, truth.diameters)
+        ignore = np.zeros(len(truth), bool)
+        if truth.areas is not None and min_area_px > 0:
+            ignore = np.asarray(truth.areas) < min_area_px
+        ignored_predictions = sum(1 for _, t in pairs if ignore[t])
+        pairs = [(p, t) for p, t in pairs if not ignore[t]]
         self.images += 1
+        self.ignored += int(ignore.sum())
         self.true_positives += len(pairs)
-        self.false_positives += len(predicted) - len(pairs)
-        self.false_negatives += len(truth) - len(pairs)
+        self.false_positives += len(predicted) - len(pairs) - ignored_predictions
+        self.false_negatives += int((~ignore).sum()) - len(pairs)
         for p, t in pairs:
             if truth.exact[t]:
                 self.center_errors.append(float(np.linalg.norm(predicted.centers[p] - truth.centers[t])))
@@ -110,6 +117,7 @@ class HoleScore:
             "images": self.images,
             "holes_true": tp + fn,
             "holes_predicted": tp + fp,
+            "holes_ignored_tiny": self.ignored,
             "true_positives": tp, "false_positives": fp, "false_negatives": fn,
             "precision": round(precision, 5), "recall": round(recall, 5), "f1": round(f1, 5),
             "mask_iou": round(self.intersection / self.union, 5) if self.union else None,
@@ -138,7 +146,7 @@ def evaluate_probabilities(items: Iterable[LabeledImage], predict: Callable[[np.
         prob_hole = probabilities[hole_index]
         predicted = extract_predicted_holes(prob_hole, image, threshold, min_area_px, refine)
         truth_mask = item.semantic_mask() == hole_index
-        score.add(predicted, item.holes(), prob_hole > threshold, truth_mask)
+        score.add(predicted, item.holes(), prob_hole > threshold, truth_mask, min_area_px)
     return score.summary()
 
 

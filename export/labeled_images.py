@@ -28,6 +28,7 @@ class GroundTruthHoles:
     centers: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))   # (N, 2) u, v px
     diameters: np.ndarray = field(default_factory=lambda: np.zeros(0))      # (N,) mean full axis, px
     exact: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))    # (N,) center from labels, not cut
+    areas: np.ndarray | None = None                                         # (N,) visible pixels (None: unknown)
 
     def __len__(self) -> int:
         return len(self.centers)
@@ -57,15 +58,16 @@ def holes_from_instance_map(instance_map: np.ndarray, min_area_px: float = 1.0) 
     """Centroid and equal-area diameter of every instance id > 0 (not exact: centers from pixels)."""
     ids = np.unique(instance_map)
     ids = ids[ids > 0]
-    centers, diameters = [], []
+    centers, diameters, areas = [], [], []
     for instance_id in ids:
         vs, us = np.nonzero(instance_map == instance_id)
         if len(us) < min_area_px:
             continue
         centers.append((us.mean(), vs.mean()))
         diameters.append(2.0 * np.sqrt(len(us) / np.pi))
+        areas.append(len(us))
     return GroundTruthHoles(np.asarray(centers, float).reshape(-1, 2), np.asarray(diameters, float),
-                            np.zeros(len(centers), bool))
+                            np.zeros(len(centers), bool), np.asarray(areas, float))
 
 
 def _from_mask_folder(root: Path) -> list[LabeledImage]:
@@ -104,7 +106,7 @@ def _instance_pixels(instance, height: int, width: int) -> np.ndarray:
 
 
 def _holes_from_sample(sample, hole_class: str = "hole") -> GroundTruthHoles:
-    centers, diameters, exact = [], [], []
+    centers, diameters, exact, areas = [], [], [], []
     for instance in sample.instances:
         if instance.class_name != hole_class:
             continue
@@ -128,8 +130,9 @@ def _holes_from_sample(sample, hole_class: str = "hole") -> GroundTruthHoles:
         centers.append(center)
         diameters.append(diameter)
         exact.append(is_exact)
+        areas.append(area)
     return GroundTruthHoles(np.asarray(centers, float).reshape(-1, 2), np.asarray(diameters, float),
-                            np.asarray(exact, bool))
+                            np.asarray(exact, bool), np.asarray(areas, float))
 
 
 def load_labeled_images(path: str | Path, classes: tuple[str, ...] | None = None) -> list[LabeledImage]:

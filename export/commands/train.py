@@ -25,7 +25,7 @@ def register(registry) -> None:
     p.add_argument("--mode", choices=("frozen", "lora", "full"), default="frozen",
                    help="frozen backbone + head (default), LoRA adapters, or full fine-tune")
     p.add_argument("--size", type=int, default=512, help="square training crop in px, multiple of 32 (default: 512)")
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, help="epochs (default: 20; with --resume: the run's own)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, help="learning rate (default: 1e-3 frozen, 5e-4 lora/full)")
     p.add_argument("--classes", help="comma-separated classes, background first (default: the dataset's)")
@@ -70,14 +70,14 @@ def run(args: argparse.Namespace) -> int:
                   f"{estimate_gflops(model, 512, 512):7.1f} GFLOPs @512x512")
         return 0
     if args.resume:
-        config = resume_config(args.resume, args.epochs if args.epochs != 20 else None)
+        config = resume_config(args.resume, args.epochs)
         result = train(config, resume=True, stop_after=args.stop_after)
     else:
         if not args.data or not args.out:
             raise ValueError("train needs --data and --out (or --resume RUN)")
         config = TrainConfig(
             data=args.data, out=args.out, model=args.model, val=args.val, weights=args.weights, mode=args.mode,
-            size=args.size, epochs=args.epochs, batch=args.batch, lr=args.lr, device=args.device, seed=args.seed,
+            size=args.size, epochs=args.epochs or 20, batch=args.batch, lr=args.lr, device=args.device, seed=args.seed,
             classes=args.classes.split(",") if args.classes else None, overrides=parse_overrides(args.override),
             steps_per_epoch=args.steps_per_epoch, workers=args.workers)
         result = train(config, stop_after=args.stop_after)

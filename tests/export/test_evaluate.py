@@ -117,3 +117,18 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
 
     with pytest.raises(LabeledDataError, match="nowhere: dataset not found"):
         load_labeled_images(tmp_path / "nowhere")
+
+
+def test_ground_truth_slivers_below_min_area_are_ignored_not_counted():
+    truth = GroundTruthHoles(np.array([[10.0, 10.0], [40.0, 40.0], [70.0, 70.0]]), np.array([10.0, 3.0, 3.0]),
+                             np.array([True, False, False]), areas=np.array([80.0, 3.0, 4.0]))
+    # Finds the real hole and one sliver; misses the other sliver: perfect score, nothing counted for slivers.
+    predicted = PredictedHoles(np.array([[10.0, 10.0], [40.5, 40.0]]), np.array([10.0, 2.0]))
+    score = HoleScore()
+    score.add(predicted, truth, min_area_px=6.0)
+    s = score.summary()
+    assert (s["true_positives"], s["false_positives"], s["false_negatives"], s["holes_ignored_tiny"]) == (1, 0, 0, 2)
+    # Without a min area every ground-truth hole counts.
+    score = HoleScore()
+    score.add(predicted, truth)
+    assert score.summary()["false_negatives"] == 1 and score.summary()["true_positives"] == 2
