@@ -71,7 +71,7 @@ def random_design(rng: np.random.Generator, px_per_mm_hint: float, size_mm: floa
     n_classes = int(rng.integers(1, 4))
     diameters = []
     for _ in range(n_classes):
-        d_px = math.exp(rng.uniform(math.log(4.0), math.log(150.0)))
+        d_px = math.exp(rng.uniform(math.log(5.0), math.log(160.0)))
         d_mm = min(d_px / px_per_mm_hint, 0.45 * min_dim)
         diameters.append(max(d_mm, 3.5 / px_per_mm_hint))
     kinds = list(KIND_WEIGHTS)

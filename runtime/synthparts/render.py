@@ -377,10 +377,23 @@ def _cad_part_edges(canvas, camera, design, cad):
     top = camera.project(np.column_stack([design.outline_mm, np.zeros(len(design.outline_mm))]))
     bot = camera.project(np.column_stack([design.outline_mm, -design.thickness_mm * np.ones(len(design.outline_mm))]))
 
+    # Silhouette of the prism: the union of top, bottom and side faces, traced at 2x resolution.
+    h, w = canvas.shape
+    pad = 4
+    lo = np.floor(np.minimum(top.min(0), bot.min(0))).clip([-pad, -pad], [w + pad, h + pad]) - pad
+    hi = np.ceil(np.maximum(top.max(0), bot.max(0))).clip([-pad, -pad], [w + pad, h + pad]) + pad
+    size = ((hi - lo) * 2).astype(int) + 1
+    union = np.zeros((size[1], size[0]), np.uint8)
+    t2, b2 = (top - lo) * 2 * 16, (bot - lo) * 2 * 16
+    quads = [np.round(np.array([t2[i], t2[(i + 1) % len(t2)], b2[(i + 1) % len(t2)], b2[i]])).astype(np.int32)
+             for i in range(len(t2))]
+    cv2.fillPoly(union, [np.round(t2).astype(np.int32), np.round(b2).astype(np.int32), *quads], 255, cv2.LINE_8, 4)
+    contours, _ = cv2.findContours(union, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    silhouettes = [np.round((c.reshape(-1, 2) / 2.0 + lo) * 16).astype(np.int32) for c in contours]
+
     def draw(m):
         cv2.polylines(m, [np.round(top * 16).astype(np.int32)], True, 255, cad["edge_px"], cv2.LINE_AA, 4)
-        hull = cv2.convexHull(np.round(np.vstack([top, bot]) * 16).astype(np.int32))
-        cv2.polylines(m, [hull], True, 255, cad["edge_px"], cv2.LINE_AA, 4)
+        cv2.polylines(m, silhouettes, True, 255, cad["edge_px"], cv2.LINE_AA, 4)
     _draw_on_float(canvas, draw, cad["edge_grey"])
 
 
