@@ -53,8 +53,8 @@ def register(registry) -> None:
       --images 'he/*.png' --board chessboard:9x6:25 --camera camera.json --out handeye.json
   holevision calib handeye --mode eye-to-hand --robot-poses flange.csv --pose-format matrix \\
       --target-poses cam_target.csv --out handeye.json
-pose files: CSV with a header, one pose per line, same order as the images (sorted by name);
-a name/image column labels poses in the report. Robot poses are T_base_flange at capture.""")
+pose files: CSV with a header, one pose per line, in the order of the images sorted by name, or
+with an image/name column holding each image's file name. Robot poses are T_base_flange at capture.""")
     p.add_argument("--mode", required=True, choices=("eye-in-hand", "eye-to-hand"),
                    help="eye-in-hand: camera on the flange (finds T_flange_cam); eye-to-hand: fixed camera (T_base_cam)")
     p.add_argument("--robot-poses", required=True, help="CSV of flange poses in the base frame")
@@ -135,6 +135,8 @@ plane in the base frame (plane.json written with --handeye).""")
     p.add_argument("--poses", type=int, default=20, help="pose pairs per scene")
     p.add_argument("--corrupt", type=float, default=0.0, help="fraction of corrupted pose pairs (flipped board, wrong robot pose)")
     p.add_argument("--mode", choices=("eye-in-hand", "eye-to-hand", "both"), default="both")
+    p.add_argument("--no-corners", action="store_true",
+                   help="feed only the board poses (as --target-poses does), not the corners")
     p.add_argument("--json", help="also write the figures here")
     p.set_defaults(func=run_handeye_check)
 
@@ -219,9 +221,14 @@ def run_handeye(args: argparse.Namespace) -> int:
         board = BoardSpec.parse(args.board)
         camera = CameraModel.load(args.camera)
         files = _images([args.images])
-        if len(files) != len(robot):
+        by_name = {n: i for i, n in enumerate(robot.names)}
+        if all(Path(f).name in by_name for f in files):
+            # the pose file names its images: pair by name, poses without an image are left out
+            order = [by_name[Path(f).name] for f in files]
+            robot = type(robot)(names=[robot.names[i] for i in order], transforms=robot.transforms[order])
+        elif len(files) != len(robot):
             raise CalibrationError(f"{len(files)} images match {args.images} but {args.robot_poses} has {len(robot)} poses; "
-                                   f"they pair up in sorted-name order")
+                                   f"they pair up in sorted-name order (or by an image/name column naming the files)")
         keep, detections, poses = [], [], []
         for i, f in enumerate(tqdm(files, desc="board poses", unit="image", disable=None)):
             det = board.detect(_read_image(f))
@@ -231,7 +238,8 @@ def run_handeye(args: argparse.Namespace) -> int:
             keep.append(i)
             detections.append(det)
             poses.append(board_pose(camera, det)[0])
-        names = [f"{robot.names[i]} ({Path(files[i]).name})" for i in keep]
+        names = [robot.names[i] if robot.names[i] == Path(files[i]).name else f"{robot.names[i]} ({Path(files[i]).name})"
+                 for i in keep]
         T_base_flange, T_cam_target = robot.transforms[keep], np.array(poses)
     data = HandEyeInput(args.mode, T_base_flange, T_cam_target, names, camera, detections)
     progress = (lambda it: tqdm(it, desc="leave-one-out", unit="pose", disable=None))
@@ -373,7 +381,7 @@ def run_handeye_check(args: argparse.Namespace) -> int:
     from .transforms import transform_difference
 
     modes = ("eye-in-hand", "eye-to-hand") if args.mode == "both" else (args.mode,)
-    report = {"poses": args.poses, "seeds": args.seeds, "corrupt_fraction": args.corrupt,
+    report = {"poses": args.poses, "seeds": args.seeds, "corrupt_fraction": args.corrupt, "corners": not args.no_corners,
               "noise": {"robot_mm": 0.1, "robot_deg": 0.02, "corner_px": 0.2}, "modes": {}}
     for mode in modes:
         clean_names = [f"{m} (clean)" for m in OPENCV_METHODS] if args.corrupt > 0 else []
@@ -381,7 +389,8 @@ def run_handeye_check(args: argparse.Namespace) -> int:
         rejection_ok = 0
         for seed in tqdm(range(args.seeds), desc=mode, unit="scene", disable=None):
             scene = make_handeye_scene(mode, args.poses, seed, corrupt_fraction=args.corrupt)
-            data = HandEyeInput(mode, scene.T_base_flange, scene.T_cam_target, scene.names, scene.camera, scene.detections)
+            data = HandEyeInput(mode, scene.T_base_flange, scene.T_cam_target, scene.names, scene.camera,
+                                None if args.no_corners else scene.detections)
             result = calibrate_hand_eye(data, leave_one_out=False)
             rejection_ok += sorted(result.rejected) == sorted(scene.corrupted)
             errors["holevision"].append(transform_difference(result.X, scene.X_true))

@@ -55,7 +55,9 @@ def test_handeye_and_plane_from_rendered_images(tmp_path, capsys):
         T_cam_target = invert_transform(scene.X_true) @ T_base_flange @ scene.Y_true
         image = render_board_view(scene.board, camera, T_cam_target, px_per_mm=4, supersample=2)
         cv2.imwrite(str(tmp_path / "he" / f"view{i:02d}.png"), image)
-    write_pose_csv(tmp_path / "robot.csv", scene.T_base_flange, "ur")
+    # the robot's file lists its poses in another order, with the image names: pairing goes by name
+    names = [f"view{i:02d}.png" for i in range(len(scene.T_base_flange))]
+    write_pose_csv(tmp_path / "robot.csv", scene.T_base_flange[::-1], "ur", names=names[::-1])
     board = str(scene.board)
     code, out, err = _run(["calib", "handeye", "--mode", "eye-to-hand", "--robot-poses", str(tmp_path / "robot.csv"),
                            "--pose-format", "ur", "--images", str(tmp_path / "he" / "*.png"), "--board", board,
