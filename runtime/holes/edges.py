@@ -91,9 +91,11 @@ def radial_edge_points(image: np.ndarray, centers: np.ndarray, expected_radii: n
     grad = np.full(profile.shape, np.nan, dtype=np.float32)
     grad[..., 1:-1] = (profile[..., 2:] - profile[..., :-2]) / (2 * STEP_PX)
     grad *= polarity[:, None, None].astype(np.float32)
-    grad_ok = usable.copy()
-    grad_ok[..., 0] = grad_ok[..., -1] = False
-    grad_ok[..., 1:-1] &= usable[..., 2:] & usable[..., :-2]
+    # The peak must lie in the search window; its centroid may use the samples around it.
+    grad_inside = inside.copy()
+    grad_inside[..., 0] = grad_inside[..., -1] = False
+    grad_inside[..., 1:-1] &= inside[..., 2:] & inside[..., :-2]
+    grad_ok = grad_inside & in_window
     g = np.where(grad_ok, grad, -np.inf)
 
     ray_max = g.max(axis=2)                                                       # (N, K)
@@ -111,7 +113,7 @@ def radial_edge_points(image: np.ndarray, centers: np.ndarray, expected_radii: n
     index = np.argmin(distance, axis=2)                                           # (N, K)
     found = np.isfinite(np.take_along_axis(distance, index[..., None], axis=2)[..., 0])
 
-    position, sigma2 = _gradient_centroid(grad, grad_ok, index)
+    position, sigma2 = _gradient_centroid(grad, grad_inside, index)
     found &= np.isfinite(position)
     position = np.where(np.isfinite(position), position, index)
     r_edge = np.take_along_axis(radii, np.clip(np.rint(position), 0, g.shape[2] - 1).astype(np.int64)[..., None],
@@ -154,3 +156,39 @@ def _gradient_centroid(grad: np.ndarray, grad_ok: np.ndarray, index: np.ndarray)
             variance = (weight * (offsets - mean[..., None]) ** 2).sum(axis=2) / total * STEP_PX ** 2
         position = np.where((total > 0) & np.isfinite(position), centre + np.nan_to_num(mean), np.nan)
     return position, variance
+
+
+def probability_outline_points(prob: np.ndarray, threshold: float, centers: np.ndarray, expected_radii: np.ndarray,
+                               half_widths: np.ndarray, angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each ray leaves the hole according to the model: the ``threshold`` crossing of the
+    probability map nearest the expected radius, linearly interpolated. Returns points (N, K, 2) and
+    a validity mask (N, K); a ray that leaves the image before crossing is invalid.
+    """
+    n, k = len(centers), len(angles)
+    if n == 0:
+        return np.zeros((0, k, 2)), np.zeros((0, k), bool)
+    height, width = prob.shape
+    expected = np.broadcast_to(np.asarray(expected_radii, dtype=np.float64).reshape(n, -1), (n, k))
+    half = min(HALF_SAMPLES, int(np.ceil(float(np.max(half_widths)) / STEP_PX)) + 1)
+    offsets = (np.arange(2 * half + 1) - half) * STEP_PX
+    radii = np.maximum(expected[..., None] + offsets, 0.0)
+    cos, sin = np.cos(angles), np.sin(angles)
+    xs = centers[:, 0, None, None] + radii * cos[None, :, None]
+    ys = centers[:, 1, None, None] + radii * sin[None, :, None]
+    inside = (xs >= 0) & (xs <= width - 1) & (ys >= 0) & (ys <= height - 1)
+    in_window = np.abs(offsets)[None, None, :] <= half_widths[:, None, None] + 1e-9
+    p = cv2.remap(np.ascontiguousarray(prob, dtype=np.float32), xs.reshape(n * k, -1).astype(np.float32),
+                  ys.reshape(n * k, -1).astype(np.float32), interpolation=cv2.INTER_LINEAR,
+                  borderMode=cv2.BORDER_REPLICATE).reshape(n, k, -1)
+    usable = inside & in_window
+    crossing = (p[..., :-1] >= threshold) & (p[..., 1:] < threshold) & usable[..., :-1] & usable[..., 1:]
+    distance = np.where(crossing, np.abs(np.arange(p.shape[2] - 1) + 0.5 - half), np.inf)
+    index = np.argmin(distance, axis=2)
+    found = np.isfinite(np.take_along_axis(distance, index[..., None], axis=2)[..., 0])
+    p0 = np.take_along_axis(p, index[..., None], axis=2)[..., 0]
+    p1 = np.take_along_axis(p, index[..., None] + 1, axis=2)[..., 0]
+    with np.errstate(all="ignore"):
+        fraction = np.clip(np.nan_to_num((p0 - threshold) / (p0 - p1)), 0.0, 1.0)
+    r = np.take_along_axis(radii, index[..., None], axis=2)[..., 0] + fraction * STEP_PX
+    points = np.stack([centers[:, 0, None] + r * cos[None, :], centers[:, 1, None] + r * sin[None, :]], axis=2)
+    return points, found & (r > 0.5)

@@ -1,9 +1,17 @@
 """`extract_holes`: hole probability map (+ the full-resolution image) -> measured `Holes`.
 
-probability -> instances (connected components, touching holes split) -> subpixel edge points along
-radial profiles of the image -> robust ellipse fit (circle fit for holes cut by the image border) ->
-center, axes, angle, circularity, fit residual, score. Holes whose edge fit fails or disagrees with
-their mask keep the mask's moment ellipse and are marked ``refined = False``.
+probability -> instances (connected components, touching holes split) -> three measurements, each
+kept only where it is plausible, best last:
+
+1. the mask's moment ellipse (always available);
+2. the model's outline: where the probability crosses the threshold along radial rays (subpixel),
+   robustly fitted with an ellipse (a circle for holes cut by the image border);
+3. the image edge: the gradient-peak centroid along the same rays on the full-resolution image,
+   nearest the model's outline, robustly fitted. It is used (``refined = True``) only where it
+   agrees with the model's outline within a fraction of a pixel: the edge measures the hole, the
+   model says which edge is the hole's wall rather than a chamfer, a thread, the visible bore wall of
+   a tilted hole or a drawing's outline stroke. On renders of realistic metal and CAD views, the
+   image edge often is one of those, and the model's outline is closer to the truth.
 """
 
 from __future__ import annotations
@@ -11,13 +19,17 @@ from __future__ import annotations
 import numpy as np
 
 from holevision.runtime.detections import Holes
-from holevision.runtime.holes.edges import radial_edge_points, ray_angles
+from holevision.runtime.holes.edges import probability_outline_points, radial_edge_points, ray_angles
 from holevision.runtime.holes.ellipse_fit import EllipseFit, fit_circles_robust, fit_ellipses_robust
 from holevision.runtime.holes.instances import find_instances
 
 RAYS_SMALL = 64      # rays per hole below LARGE_RADIUS_PX
 RAYS_LARGE = 128
 LARGE_RADIUS_PX = 24.0
+# The image-edge fit is used when it lies this close to the model's outline (center shift and
+# diameter difference: the larger of an absolute and a relative bound); otherwise the outline stands.
+EDGE_SHIFT_PX, EDGE_SHIFT_FRACTION = 0.2, 0.005
+EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION = 0.4, 0.01
 
 
 class HoleExtractionError(ValueError):
@@ -55,26 +67,40 @@ def ellipse_radius(axes: np.ndarray, angles_deg: np.ndarray, directions: np.ndar
     return 1.0 / np.sqrt((np.cos(phi) / a) ** 2 + (np.sin(phi) / b) ** 2)
 
 
-def _fit_group(image, labels, own_labels, centers, axes, angles, on_border, rays: int):
-    """Two passes of edge sampling + fitting for holes that share a ray count."""
+def _fit_group(image, prob, threshold, labels, own_labels, centers, axes, angles, on_border, rays: int):
+    """Outline from the model's probability, then the image edge around it; both fits returned."""
     directions = ray_angles(rays)
     radius = np.sqrt(axes[:, 0] * axes[:, 1]) / 2
-    # Pass 1: rays from the mask centroid, search wide around the mask's outline.
+    # Pass 1: the model's outline, subpixel: where the probability crosses the threshold.
     expected = ellipse_radius(axes, angles, directions)
-    edges = radial_edge_points(image, centers, expected, np.clip(0.4 * radius, 3.0, 12.0), directions,
-                               labels=labels, own_labels=own_labels)
-    fit = _fit(edges.points, edges.valid, on_border)
-    # Pass 2: rays from the fitted center, search narrowly around the fitted outline.
-    use = fit.ok
-    centers2 = np.where(use[:, None], fit.centers, centers)
-    axes2 = np.where(use[:, None], fit.axes, axes)
-    angles2 = np.where(use, fit.angles, angles)
+    points, valid = probability_outline_points(prob, threshold, centers, expected, np.clip(0.5 * radius, 3.0, 16.0),
+                                               directions)
+    outline = _fit(points, valid, on_border)
+    use = outline.ok
+    centers2 = np.where(use[:, None], outline.centers, centers)
+    axes2 = np.where(use[:, None], outline.axes, axes)
+    angles2 = np.where(use, outline.angles, angles)
+    # Pass 2: the image edge nearest that outline, along rays from its center.
     radius2 = np.sqrt(axes2[:, 0] * axes2[:, 1]) / 2
     expected2 = ellipse_radius(axes2, angles2, directions)
-    edges2 = radial_edge_points(image, centers2, expected2, np.clip(0.15 * radius2, 2.0, 5.0), directions,
-                                labels=labels, own_labels=own_labels, polarity=edges.polarity)
-    fit2 = _fit(edges2.points, edges2.valid, on_border)
-    return fit2
+    if image is None:
+        return outline, None
+    edges = radial_edge_points(image, centers2, expected2, np.clip(0.12 * radius2, 2.0, 5.0), directions,
+                               labels=labels, own_labels=own_labels)
+    return outline, _fit(edges.points, edges.valid, on_border)
+
+
+def _agrees(fit: EllipseFit, centers, axes, *, shift_px, radius_ratio=None, diameter_px=None) -> np.ndarray:
+    """Holes whose fit is valid and close to a reference ellipse (centers, axes)."""
+    shift = np.linalg.norm(fit.centers - centers, axis=1)
+    fit_d = np.sqrt(np.abs(fit.axes[:, 0] * fit.axes[:, 1]))
+    ref_d = np.sqrt(np.abs(axes[:, 0] * axes[:, 1]))
+    ok = fit.ok & np.isfinite(shift) & (shift <= shift_px)
+    if radius_ratio is not None:
+        ok &= (fit_d >= radius_ratio[0] * ref_d - 2.0) & (fit_d <= radius_ratio[1] * ref_d + 4.0)
+    if diameter_px is not None:
+        ok &= np.abs(fit_d - ref_d) <= diameter_px
+    return ok
 
 
 def _fit(points, valid, on_border) -> EllipseFit:
@@ -110,27 +136,38 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
     residual = np.full(n, np.nan)
     refined = np.zeros(n, dtype=bool)
 
-    if refine and image is not None:
+    if refine:
         own_labels = np.arange(1, n + 1)
         radius = np.sqrt(axes[:, 0] * axes[:, 1]) / 2
         large = radius >= LARGE_RADIUS_PX
         for group, rays in ((~large, RAYS_SMALL), (large, RAYS_LARGE)):
             if not group.any():
                 continue
-            fit = _fit_group(image, instances.labels, own_labels[group], centers[group], axes[group],
-                             angles[group], on_border[group], rays)
+            outline, fit = _fit_group(image, prob, threshold, instances.labels, own_labels[group], centers[group],
+                                      axes[group], angles[group], on_border[group], rays)
+            index = np.flatnonzero(group)
+            # The model's subpixel outline replaces the mask moments where it is plausible...
             mask_radius = radius[group]
-            shift = np.linalg.norm(fit.centers - centers[group], axis=1)
-            fit_radius = np.sqrt(np.abs(fit.axes[:, 0] * fit.axes[:, 1])) / 2
-            # Trust the edge fit only where it agrees with the mask it started from.
-            plausible = (fit.ok & (shift <= 0.5 * mask_radius + 2.0)
-                         & (fit_radius >= 0.5 * mask_radius - 1.0) & (fit_radius <= 1.6 * mask_radius + 2.0))
-            index = np.flatnonzero(group)[plausible]
-            centers[index] = fit.centers[plausible]
-            axes[index] = fit.axes[plausible]
-            angles[index] = fit.angles[plausible]
-            residual[index] = fit.residual[plausible]
-            refined[index] = True
+            plausible = _agrees(outline, centers[group], axes[group], shift_px=0.5 * mask_radius + 2.0,
+                                radius_ratio=(0.5, 1.6))
+            centers[index[plausible]] = outline.centers[plausible]
+            axes[index[plausible]] = outline.axes[plausible]
+            angles[index[plausible]] = outline.angles[plausible]
+            residual[index[plausible]] = outline.residual[plausible]
+            if fit is None:
+                continue
+            # ...and the image edge replaces the outline where the two agree: the edge measures the
+            # hole, the model says which edge is the hole's (not a chamfer, thread or drawing line).
+            diameter = np.sqrt(np.abs(axes[index, 0] * axes[index, 1]))
+            sharp = plausible & _agrees(fit, centers[index], axes[index],
+                                        shift_px=np.maximum(EDGE_SHIFT_PX, EDGE_SHIFT_FRACTION * diameter),
+                                        diameter_px=np.maximum(EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION * diameter))
+            chosen = index[sharp]
+            centers[chosen] = fit.centers[sharp]
+            axes[chosen] = fit.axes[sharp]
+            angles[chosen] = fit.angles[sharp]
+            residual[chosen] = fit.residual[sharp]
+            refined[chosen] = True
         # A fitted outline that leaves the image also means the hole is cut by the border.
         half_major = axes[:, 0] / 2
         on_border |= ((centers[:, 0] - half_major < -0.5) | (centers[:, 1] - half_major < -0.5)

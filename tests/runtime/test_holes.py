@@ -151,3 +151,24 @@ def test_bad_inputs_raise_clear_errors(prob, image, match):
         extract_holes(prob, image)
     with pytest.raises(ValueError):
         extract_holes(np.zeros((4, 4), np.float32), None, threshold=1.5)
+
+
+def test_a_drawing_stroke_around_the_hole_does_not_bias_the_diameter():
+    """CAD views outline holes with a dark stroke; the image edge is the stroke's outer side, 1 px off.
+
+    The model's outline (here: the true disc, softened) says where the hole is; the edge fit disagrees
+    with it by a stroke half-width, so the outline is kept and the diameter stays right.
+    """
+    size, center, radius = (160, 140), np.array([[80.3, 70.6]]), 20.0
+    stroke = render_holes(size, center, [2 * radius + 2.4], noise_sigma=0, blur_sigma=0).coverage
+    interior = render_holes(size, center, [2 * radius - 2.4], noise_sigma=0, blur_sigma=0).coverage
+    disc = render_holes(size, center, [2 * radius], noise_sigma=0, blur_sigma=0).coverage
+    grey = 150 - 130 * stroke + 50 * interior
+    grey = cv2.GaussianBlur(grey.astype(np.float64), (0, 0), 0.7) + np.random.default_rng(1).normal(0, 2, grey.shape)
+    image = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+    probability = cv2.GaussianBlur(disc, (0, 0), 1.0)
+    holes = extract_holes(probability, image)
+    assert len(holes) == 1
+    assert not holes.refined[0], "the stroke's edge must not be taken for the hole's"
+    assert abs(holes.diameters_px[0] - 2 * radius) < 0.2
+    assert np.linalg.norm(holes.centers[0] - center[0]) < 0.05
