@@ -128,3 +128,19 @@ def test_board_spec_errors():
     for bad in ("chess:9x6:25", "chessboard:9x6", "charuco:5x5:20:25", "charuco:5x5:20:15:DICT_NOPE", "chessboard:1x6:25"):
         with pytest.raises(CalibrationError, match="board"):
             BoardSpec.parse(bad)
+
+
+def test_charuco_calibration_from_rendered_views():
+    from scipy.spatial.transform import Rotation
+
+    board = BoardSpec.parse("charuco:8x6:20:15")
+    camera = CameraModel([[800, 0, 330], [0, 800, 236], [0, 0, 1]], np.zeros(5), (640, 480))
+    views = {}
+    for i, (rx, ry, rz) in enumerate([(20, 0, 0), (-20, 5, 10), (0, 25, -5), (5, -25, 20), (15, 15, 0), (-10, -15, -15)]):
+        R = Rotation.from_euler("xyz", [rx, ry, rz], degrees=True).as_matrix()
+        center = board.object_points().mean(axis=0)
+        T_cam_board = make_transform(R, [0, 0, 480] - R @ center)
+        views[f"view{i}"] = board.detect(render_board_view(board, camera, T_cam_board, supersample=2))
+    result = calibrate_intrinsics(views, (640, 480), flags=calibration_flags("k2", zero_tangent=True))
+    assert not result.rejected and result.rms_px < 0.2
+    np.testing.assert_allclose(result.camera.K[[0, 1, 0, 1], [0, 1, 2, 2]], [800, 800, 330, 236], rtol=0.01)
