@@ -35,7 +35,8 @@ def motion_kernel(length: float, angle_deg: float) -> np.ndarray:
 
 
 def apply_camera(rng: np.random.Generator, image: np.ndarray, *, noise_scale: float = 1.0,
-                 allow_blur: bool = True, allow_jpeg: bool = True) -> tuple[np.ndarray, dict]:
+                 allow_blur: bool = True, allow_jpeg: bool = True,
+                 allow_mono: bool = True) -> tuple[np.ndarray, dict]:
     """Float BGR (linear-ish, ~[0, 1]) -> uint8 BGR with a random but plausible camera. Returns effects."""
     h, w = image.shape[:2]
     effects: dict = {}
@@ -70,9 +71,17 @@ def apply_camera(rng: np.random.Generator, image: np.ndarray, *, noise_scale: fl
         sigma = cv2.sqrt(cv2.max(image, 0.0) * np.float32(shot) + np.float32(read))
         image = image + noise * sigma
         effects["noise"] = round(float(math.sqrt(shot * 0.25 + read)), 4)
+    if allow_mono and rng.random() < 0.3:  # monochrome machine-vision camera
+        image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        effects["mono"] = True
     out = cv2.convertScaleAbs(cv2.max(image, 0.0), alpha=255.0)
     lut = np.clip(255.0 * (np.arange(256) / 255.0) ** gamma + 0.5, 0, 255).astype(np.uint8)
     out = cv2.LUT(out, lut)
+    if allow_blur and rng.random() < 0.2:  # in-camera sharpening (symmetric: centers stay put)
+        amount = float(rng.uniform(0.3, 1.2))
+        soft = cv2.GaussianBlur(out, (0, 0), float(rng.uniform(0.8, 2.0)))
+        out = cv2.addWeighted(out, 1.0 + amount, soft, -amount, 0)
+        effects["sharpen"] = round(amount, 3)
     if allow_jpeg and rng.random() < 0.25:
         quality = int(rng.integers(55, 96))
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])

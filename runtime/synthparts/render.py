@@ -176,7 +176,7 @@ def _surface_shading(rng, design, S, tex_shape, camera: PlaneCamera, light_part,
 
 
 def _render_part(rng, canvas: _Canvas, background: np.ndarray, part_index: int, n_parts: int,
-                 K, light_cam, cad: bool, cad_params: dict | None) -> dict:
+                 K, light: dict, cad: bool, cad_params: dict | None) -> dict:
     h, w = canvas.shape
     size_mm, scale, center, rot, tilt, tilt_axis = _part_pose(rng, w, h, n_parts)
     if cad:
@@ -185,10 +185,10 @@ def _render_part(rng, canvas: _Canvas, background: np.ndarray, part_index: int, 
                                     tilt_deg=tilt, tilt_axis_deg=tilt_axis)
     design = random_design(rng, scale, size_mm)
     R, t = camera.R_cam_part, camera.t_cam_part
-    to_light_part = R.T @ light_cam[:3]
+    to_light_part = R.T @ light["to_light_cam"]
     to_light_part[2] = max(to_light_part[2], 0.25)  # the light is above every part's top surface
     to_light_part = _unit(to_light_part)
-    light_part = to_light_part * float(np.linalg.norm(t)) * light_cam[3]
+    light_part = to_light_part * float(np.linalg.norm(t)) * light["distance_factor"]
     S, tex_shape, tex_scale = _texture_frame(design, scale, 1.2 * max(w, h))
     material = "cad" if cad else str(rng.choice(MATERIALS, p=[0.45, 0.2, 0.2, 0.15]))
     if cad:
@@ -199,7 +199,8 @@ def _render_part(rng, canvas: _Canvas, background: np.ndarray, part_index: int, 
     else:
         albedo, mat = material_albedo(rng, material, tex_shape, tex_scale)
         add_scratches_and_oil(rng, albedo, tex_scale)
-        mat.update(ambient=float(rng.uniform(0.1, 0.35)), diffuse=float(rng.uniform(0.6, 1.0)))
+        mat.update(ambient=float(rng.uniform(*light["ambient"])), diffuse=float(rng.uniform(*light["diffuse"])))
+        mat["specular"] *= light["specular_scale"]
         tint = {"machined": np.float32([1.02, 1.0, 0.97]), "cast": np.float32([0.9, 0.97, 1.05]),
                 "sheet": np.float32([1.04, 1.01, 0.96]),
                 "anodized": np.float32(rng.choice([[1, 1, 1], [1.5, 0.9, 0.5], [0.5, 0.6, 1.6], [0.6, 1.3, 0.9]]))}[material]
@@ -279,7 +280,8 @@ def _render_part(rng, canvas: _Canvas, background: np.ndarray, part_index: int, 
                           else np.float32(0.12)) * np.ones(3, np.float32)
         else:
             lighting = Lighting(to_light=to_light, half_vector=half, ambient=mat["ambient"] * 0.8,
-                                diffuse=mat["diffuse"], specular=float(rng.uniform(0.1, 0.7)),
+                                diffuse=mat["diffuse"],
+                                specular=float(rng.uniform(0.1, 0.7)) * light["specular_scale"],
                                 shininess=float(rng.uniform(6, 40)), albedo=interior_albedo, shadows=True)
             if behind_mode == "dark":
                 behind_bgr = np.float32(rng.uniform(0.01, 0.06)) * np.ones(3, np.float32)
@@ -460,6 +462,26 @@ def _cad_decorations(rng, canvas: _Canvas, cad):
 
 # ------------------------------------------------------------------------------------------- scenes
 
+def _random_light(rng, cad: bool) -> dict:
+    """Machine-vision lighting: a directional spot, a ring light around the lens, or a diffuse dome.
+
+    ``to_light_cam`` points toward the light in the camera frame (z < 0 is toward the camera); the light
+    sits ``distance_factor`` times each part's distance away from it.
+    """
+    kind = "spot" if cad else str(rng.choice(["spot", "ring", "dome"], p=[0.55, 0.25, 0.2]))
+    if kind == "ring":
+        elevation, distance, ambient, diffuse, spec = rng.uniform(78, 90), rng.uniform(0.3, 0.9), (0.05, 0.2), (0.7, 1.0), 1.0
+    elif kind == "dome":
+        elevation, distance, ambient, diffuse, spec = rng.uniform(50, 90), rng.uniform(1.0, 3.0), (0.45, 0.75), (0.25, 0.5), 0.3
+    else:
+        elevation, distance, ambient, diffuse, spec = rng.uniform(25, 88), rng.uniform(0.5, 3.0), (0.1, 0.35), (0.6, 1.0), 1.0
+    azimuth = rng.uniform(0, 2 * math.pi)
+    el = math.radians(elevation)
+    to_light = np.array([math.cos(el) * math.cos(azimuth), math.cos(el) * math.sin(azimuth), -math.sin(el)])
+    return dict(kind=kind, elevation_deg=float(elevation), to_light_cam=to_light, distance_factor=float(distance),
+                ambient=ambient, diffuse=diffuse, specular_scale=float(spec))
+
+
 def render_scene(seed: int, width: int = 640, height: int = 512, style: str = "photo") -> Scene:
     """Render one synthetic image of parts with holes; deterministic in all arguments.
 
@@ -487,14 +509,11 @@ def render_scene(seed: int, width: int = 640, height: int = 512, style: str = "p
         bg = background_image(rng, background_kind, (height, width))
     canvas = _Canvas(bg.copy())
     # Light: direction in the camera frame (toward the light, z < 0 is toward the camera), point source.
-    elevation = math.radians(rng.uniform(25, 88))
-    azimuth = rng.uniform(0, 2 * math.pi)
-    to_light_cam = np.array([math.cos(elevation) * math.cos(azimuth), math.cos(elevation) * math.sin(azimuth),
-                             -math.sin(elevation)])
+    light = _random_light(rng, cad)
+    to_light_cam = light["to_light_cam"]
+    elevation = math.radians(light["elevation_deg"])
     n_parts = 1 if rng.random() < 0.7 else int(rng.integers(2, 4))
-    # (direction toward the light in the camera frame, light distance in units of each part's distance)
-    light_cam = np.append(to_light_cam, rng.uniform(0.5, 3.0))
-    parts = [_render_part(rng, canvas, bg, k, n_parts, K, light_cam, cad, cad_params) for k in range(n_parts)]
+    parts = [_render_part(rng, canvas, bg, k, n_parts, K, light, cad, cad_params) for k in range(n_parts)]
     if cad:
         _cad_decorations(rng, canvas, cad_params)
     else:
@@ -519,7 +538,8 @@ def render_scene(seed: int, width: int = 640, height: int = 512, style: str = "p
     else:
         image, effects = apply_camera(rng, canvas.image)
     meta = dict(seed=int(seed), style=style, width=width, height=height, background=background_kind,
-                focal_px=round(float(focal), 3), light_elevation_deg=round(math.degrees(elevation), 2),
+                focal_px=round(float(focal), 3), light=light["kind"],
+                light_elevation_deg=round(math.degrees(elevation), 2),
                 effects=effects)
     return Scene(image=image, holes=holes, instance_map=instance_map, parts=parts, meta=meta)
 

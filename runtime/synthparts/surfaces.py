@@ -110,7 +110,7 @@ def background_image(rng: np.random.Generator, kind: str, shape: tuple[int, int]
     h, w = shape
     if kind == "table":
         grey = rng.uniform(0.15, 0.6)
-        lum = grey * (1 + 0.15 * fractal_noise(rng, shape, 80) + 0.04 * _fine_noise(rng, shape))
+        lum = grey * (1 + rng.uniform(0.02, 0.1) * fractal_noise(rng, shape, 80) + 0.04 * _fine_noise(rng, shape))
         tint = np.array([1.0, 1.0, 1.0]) + rng.normal(0, 0.04, 3)
     elif kind == "wood":
         grey = rng.uniform(0.3, 0.6)
