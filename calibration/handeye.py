@@ -399,7 +399,7 @@ def calibrate_hand_eye(data: HandEyeInput, *, ransac_iterations: int = 60, sampl
     warnings = _degeneracy_warnings(diversity)
     if inliers.sum() < 10:
         warnings.append(f"only {int(inliers.sum())} pose pairs used; 15-25 give a reliable result")
-    method = f"{start_name} start, {'reprojection' if use_images else 'pose-residual'} least squares"
+    method = f"{start_name} start, {'corner bundle' if use_images else 'pose-residual'} least squares"
     return HandEyeResult(mode=data.mode, X=X, Y=Y, method=method, inliers=inliers, rejected=rejected,
                          residual_mm=mm, residual_deg=deg, reprojection_rms_px=reproj, loo_mm=loo_mm,
                          loo_deg=loo_deg, opencv=opencv, warnings=warnings, names=names,
