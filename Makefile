@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 OPENCV_SAMPLES := /usr/share/doc/opencv-doc/examples/data/left01.jpg
 
-.PHONY: demo test env test-data clean
+.PHONY: demo test env test-data clean default-bundle
 
 env: $(STAMP)
 
@@ -45,3 +45,28 @@ clean:
 .PHONY: default-model
 default-model: $(STAMP)
 	nice -n 5 export/scripts/make_default_model.sh runs/default_model
+
+# The packaged default model (runtime/default_bundle/, <= 10 MB): the `nano` student that
+# export/scripts/make_default_model.sh trains on synthetic parts (its run folder is in runs/LATEST_STUDENT).
+# Gated on the run's val set, INT8-calibrated on its unlabeled images, quality measured on fresh synthetic
+# sets (300 photo-style, seed 505; 100 CAD-style, seed 606). INT8 does not fit the 10 MB budget next to
+# fp32, so a full bundle (fp32 + INT8) also goes to build/default-bundle-full for `holevision bench model`.
+DEFAULT_RUN ?= $(shell cat runs/LATEST_STUDENT 2>/dev/null)
+DEFAULT_DATA ?= runs/default_model/data
+DEFAULT_SIZE ?= 256x320
+EVAL_DATA ?= data/export_eval
+default-bundle: $(STAMP)
+	@test -n "$(DEFAULT_RUN)" || { echo "no runs/LATEST_STUDENT: run export/scripts/make_default_model.sh first"; exit 2; }
+	@test -f $(EVAL_DATA)/photo300/annotations.json || $(VENV)/bin/holevision synth --out $(EVAL_DATA)/photo300 \
+		--count 300 --seed 505 --size 320x256 --style photo --no-progress
+	@test -f $(EVAL_DATA)/cad100/annotations.json || $(VENV)/bin/holevision synth --out $(EVAL_DATA)/cad100 \
+		--count 100 --seed 606 --size 320x256 --style cad --no-progress
+	$(VENV)/bin/holevision export $(DEFAULT_RUN) --out runtime/default_bundle --size $(DEFAULT_SIZE) \
+		--val $(DEFAULT_DATA)/val --gate-images 40 --int8 --calib $(DEFAULT_DATA)/unlabeled --calib-images 64 \
+		--eval photo300=$(EVAL_DATA)/photo300 --eval cad100=$(EVAL_DATA)/cad100 --max-mb 10 \
+		--name nano-synthetic-$(DEFAULT_SIZE)
+	$(VENV)/bin/holevision export $(DEFAULT_RUN) --out build/default-bundle-full --size $(DEFAULT_SIZE) \
+		--val $(DEFAULT_DATA)/val --gate-images 40 --int8 --calib $(DEFAULT_DATA)/unlabeled --calib-images 64 \
+		--name nano-synthetic-$(DEFAULT_SIZE)-full
+	$(VENV)/bin/holevision bundle verify
+	$(VENV)/bin/holevision bench model build/default-bundle-full --json build/bench-model-default.json

@@ -4,7 +4,8 @@
 2. Optional INT8 (static QDQ, calibration images) -> task-metric gate; not written if it fails.
 3. Optional FP16 ONNX (for GPUs); its agreement with fp32 is recorded where the CPU can run it.
 4. Optional TensorRT plans (on a machine with TensorRT and a GPU).
-5. manifest.json with the gate figures and provenance; the folder is swapped into place at the end.
+5. Optional quality figures of the written ONNX files on labeled sets (hole F1, center error vs truth).
+6. manifest.json with the gate figures and provenance; the folder is swapped into place at the end.
 """
 
 from __future__ import annotations
@@ -36,6 +37,29 @@ class ExportOptions:
     postprocess: PostprocessSpec = field(default_factory=PostprocessSpec)
     reduce_range: bool | None = None  # INT8: None = decide from the CPU's VNNI support
     calibration_method: str = "minmax"
+    max_bundle_mb: float | None = None  # size budget: optional files (fp16, then int8) are left out to meet it
+
+
+# Optional files in the order they are left out when a bundle is over its size budget.
+OPTIONAL_FILES = ("model.fp16.onnx", "model.int8.onnx")
+
+
+def apply_size_budget(folder: Path, max_mb: float) -> list[str]:
+    """Delete optional model files from ``folder`` until it fits ``max_mb`` (10^6 bytes); return their names."""
+    def total() -> int:
+        return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+
+    left_out = []
+    for name in OPTIONAL_FILES:
+        if total() <= max_mb * 1e6:
+            break
+        if (folder / name).exists():
+            (folder / name).unlink()
+            left_out.append(name)
+    if total() > max_mb * 1e6:
+        raise ValueError(f"bundle is {total() / 1e6:.1f} MB with only its required files; the budget is "
+                         f"{max_mb} MB (a smaller model or a larger --max-mb is needed)")
+    return left_out
 
 
 @dataclass
@@ -58,7 +82,7 @@ def hole_class_index(classes) -> int:
 
 def export_bundle(model, out_dir: str | Path, gate_images: GateImages, *, options: ExportOptions = ExportOptions(),
                   calibration_images: list[np.ndarray] | None = None, provenance: dict | None = None,
-                  report=print) -> ExportResult:
+                  quality_sets: dict[str, GateImages] | None = None, report=print) -> ExportResult:
     """Write a verified bundle for ``model`` to ``out_dir``; raise GateError if fp32 parity fails."""
     from holevision.export.models import count_parameters, estimate_gflops
     from holevision.export.onnx_export import export_onnx
@@ -116,6 +140,25 @@ def export_bundle(model, out_dir: str | Path, gate_images: GateImages, *, option
                 say(f"tensorrt: built {plan.path.name} (TensorRT {plan.tensorrt}, sm{plan.compute_capability})")
             metrics["tensorrt"] = [{"file": p.path.name, "precision": p.precision, "tensorrt": p.tensorrt,
                                     "compute_capability": p.compute_capability} for p in plans]
+
+        if quality_sets:
+            from holevision.export.quality import quality_figures
+
+            files = {p: staging / f for p, f in (("fp32", "model.onnx"), ("int8", "model.int8.onnx"))
+                     if (staging / f).exists()}
+            metrics["quality"] = {}
+            for set_name, images in quality_sets.items():
+                figures = quality_figures(files, images, **gate_kwargs)
+                metrics["quality"][set_name] = figures
+                say(f"quality {set_name} ({len(images)} images, centers before refinement): " + "; ".join(
+                    f"{p} F1 {figures[p]['f1']:.4f}, center RMS {figures[p]['center_rms_px']:.3f} px" for p in files))
+
+        if options.max_bundle_mb is not None:
+            left_out = apply_size_budget(staging, options.max_bundle_mb)
+            metrics["size_budget"] = {"max_mb": options.max_bundle_mb, "left_out": left_out}
+            for file in left_out:
+                say(f"size budget {options.max_bundle_mb} MB: {file} left out of the bundle "
+                    f"(its gate figures stay in the manifest)")
 
         name = options.name or f"{getattr(model, 'name', 'model')}-{options.height}x{options.width}"
         manifest = build_manifest(model, name=name, height=options.height, width=options.width,

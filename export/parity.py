@@ -127,6 +127,7 @@ def check_parity(model, onnx_path: str | Path, images: GateImages, *, hole_class
                  logit_tolerance: float = LOGIT_TOLERANCE) -> ParityReport:
     """Run ``model`` (the trained torch segmenter) and ``onnx_path`` on ``images`` and compare them."""
     import torch
+    from tqdm import tqdm
 
     from holevision.export.onnx_export import CameraInputModel
 
@@ -136,7 +137,7 @@ def check_parity(model, onnx_path: str | Path, images: GateImages, *, hole_class
         raise GateError(f"{onnx_path}: graph outputs {session.output_names} lack 'logits' and 'probs'")
     logit_diff = prob_diff = 0.0
     torch_holes, onnx_holes = [], []
-    for image in images.images:
+    for image in tqdm(images.images, desc="parity torch vs onnx", unit="img", disable=len(images) < 20, leave=False):
         with torch.no_grad():
             torch_out = reference(torch.from_numpy(np.ascontiguousarray(image[None])))
         torch_logits, torch_probs = torch_out[0].numpy(), torch_out[-1].numpy()

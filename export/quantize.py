@@ -188,11 +188,13 @@ class Int8Report:
 def int8_gate(int8_path: str | Path, fp32_path: str | Path, images: GateImages, *, hole_class: int = 1,
               threshold: float = 0.5, min_area_px: float = 6.0, settings: dict | None = None) -> Int8Report:
     """Compare ``int8_path`` with ``fp32_path`` on ``images`` by the task metric (holes, centers)."""
+    from tqdm import tqdm
+
     fp32, int8 = OrtModel(fp32_path), OrtModel(int8_path)
     fp32_holes: list[ImageHoles] = []
     int8_holes: list[ImageHoles] = []
     prob_diff = 0.0
-    for image in images.images:
+    for image in tqdm(images.images, desc="int8 gate", unit="img", disable=len(images) < 20, leave=False):
         p32 = fp32.run(image)["probs"][0, hole_class]
         p8 = int8.run(image)["probs"][0, hole_class]
         prob_diff = max(prob_diff, float(np.max(np.abs(p32 - p8))))

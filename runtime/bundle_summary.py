@@ -36,6 +36,12 @@ def describe_manifest(manifest: Manifest, path: str | Path | None = None) -> str
         int8 = metrics["int8"]
         lines.append(f"int8       gate {'PASS' if int8.get('passed') else 'FAIL'} (reference {int8.get('reference')}): "
                      f"F1 drop {_figure(int8.get('f1_drop'))}, center +{_figure(int8.get('center_increase_px'), '.3f')} px")
+    for set_name, figures in (metrics.get("quality") or {}).items():
+        for precision in ("fp32", "int8"):
+            if isinstance(figures.get(precision), dict):
+                q = figures[precision]
+                lines.append(f"quality    {set_name} ({figures.get('images')} images) {precision}: hole F1 "
+                             f"{_figure(q.get('f1'))}, center RMS {_figure(q.get('center_rms_px'), '.3f')} px")
     if metrics.get("fp16"):
         fp16 = metrics["fp16"]
         lines.append(f"fp16       {fp16.get('detail')}; hole F1 vs fp32 {_figure(fp16.get('hole_f1_vs_fp32'))}")

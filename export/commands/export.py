@@ -13,6 +13,8 @@ EXAMPLES = """\
         + INT8 (static QDQ, calibrated on data/calib); written only if hole F1 and centers hold up
   holevision export runs/vits16 --out bundles/vits16 --fp16 --tensorrt --val data/val
         + FP16 ONNX and TensorRT plans (on the GPU machine that will run them)
+  holevision export runs/nano --out bundles/nano --size 256x320 --val data/val --eval photo=data/test_photo
+        + hole F1 and center error of the written files on a labeled test set, kept in the manifest
 """
 
 
@@ -45,6 +47,10 @@ def register(registry) -> None:
                    help="7-bit INT8 weights: auto = on when the CPU has no VNNI (default: auto)")
     p.add_argument("--fp16", action="store_true", help="also write model.fp16.onnx (for GPUs)")
     p.add_argument("--tensorrt", action="store_true", help="also build TensorRT plans (needs TensorRT and a GPU)")
+    p.add_argument("--eval", action="append", default=[], metavar="NAME=DIR",
+                   help="also record hole F1 / center error vs ground truth on this labeled set (repeatable)")
+    p.add_argument("--max-mb", type=float, metavar="MB",
+                   help="size budget of the bundle: optional files (fp16, then int8) are left out to meet it")
     p.add_argument("--name", help="bundle name in the manifest (default: MODEL-HxW)")
     p.add_argument("--note", help="free text stored in the manifest's provenance (e.g. 'placeholder')")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default: 18)")
@@ -83,10 +89,18 @@ def run(args: argparse.Namespace) -> int:
     calibration = None
     if args.int8:
         calibration = load_gate_images(args.calib, height, width, limit=args.calib_images).images
+    quality = {}
+    for item in args.eval:
+        set_name, sep, folder = item.partition("=")
+        if not sep or not set_name or not folder:
+            raise ValueError(f"--eval {item!r}: expected NAME=DIR, e.g. photo=data/test_photo")
+        quality[set_name] = load_gate_images(folder, height, width)
+        if not quality[set_name].labeled:
+            raise ValueError(f"--eval {item}: {folder} has no labels (needs a labeled dataset)")
     options = ExportOptions(height=height, width=width, name=args.name, int8=args.int8, fp16=args.fp16,
                             tensorrt=args.tensorrt, opset=args.opset,
                             reduce_range={"auto": None, "on": True, "off": False}[args.reduce_range],
-                            calibration_method=args.calibration_method)
+                            calibration_method=args.calibration_method, max_bundle_mb=args.max_mb)
     dataset = {"run_data": run_config.get("data") or run_config.get("images"), "val": run_config.get("val"),
                "teacher": run_config.get("teacher"), "train_size": run_config.get("size"),
                "gate_images": str(gate_source), "calibration_images": args.calib}
@@ -94,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
                                     dataset={k: v for k, v in dataset.items() if v is not None},
                                     note=args.note)
     try:
-        export_bundle(model, args.out, gate, options=options, calibration_images=calibration, provenance=provenance)
+        export_bundle(model, args.out, gate, options=options, calibration_images=calibration, provenance=provenance,
+                      quality_sets=quality)
     except GateError as exc:
         print(f"holevision: export refused, nothing written to {args.out}:\n{exc}", file=sys.stderr)
         return 1

@@ -14,18 +14,29 @@ from holevision.export.gate_images import GateImages
 HEIGHT, WIDTH = 64, 96
 
 
-def disc_images(count: int = 4, height: int = HEIGHT, width: int = WIDTH, seed: int = 0) -> list[np.ndarray]:
-    """Bright noisy plates (uint8 BGR) with 2-3 dark anti-aliased discs each, well inside the frame."""
+def labeled_disc_images(count: int = 4, height: int = HEIGHT, width: int = WIDTH, seed: int = 0) -> GateImages:
+    """Bright noisy plates (uint8 BGR) with 2-3 dark anti-aliased discs each, well inside the frame,
+    with their true centers and diameters."""
     rng = np.random.default_rng(seed)
-    images = []
+    images, centers, diameters = [], [], []
     for _ in range(count):
         image = rng.normal(190, 6, (height, width, 3)).clip(0, 255).astype(np.uint8)
+        c, d = [], []
         for k in range(int(rng.integers(2, 4))):
             u = 14 + 30 * k + int(rng.integers(0, 6))
             v = int(rng.integers(14, height - 14))
-            cv2.circle(image, (u * 16, v * 16), int(rng.integers(5, 9)) * 16, (30, 35, 40), -1, cv2.LINE_AA, shift=4)
+            radius = int(rng.integers(5, 9))
+            cv2.circle(image, (u * 16, v * 16), radius * 16, (30, 35, 40), -1, cv2.LINE_AA, shift=4)
+            c.append((u, v))
+            d.append(2.0 * radius)
         images.append(image)
-    return images
+        centers.append(np.asarray(c, float))
+        diameters.append(np.asarray(d, float))
+    return GateImages("labeled test discs", images, centers, diameters)
+
+
+def disc_images(count: int = 4, height: int = HEIGHT, width: int = WIDTH, seed: int = 0) -> list[np.ndarray]:
+    return labeled_disc_images(count, height, width, seed).images
 
 
 def disc_gate_images(count: int = 4, **kwargs) -> GateImages:

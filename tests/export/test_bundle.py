@@ -10,7 +10,8 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
 
-from export_fixtures import HEIGHT, WIDTH, DiscDetector, disc_gate_images, disc_images  # noqa: E402
+from export_fixtures import (HEIGHT, WIDTH, DiscDetector, disc_gate_images, disc_images,  # noqa: E402
+                             labeled_disc_images)
 
 from holevision.export.bundle_writer import publish_bundle, staging_folder  # noqa: E402
 from holevision.export.exporter import ExportOptions, export_bundle  # noqa: E402
@@ -28,7 +29,7 @@ def bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("bundles") / "discs"
     result = export_bundle(DiscDetector(), out, disc_gate_images(3), options=OPTIONS,
                            calibration_images=disc_images(4, seed=5), provenance={"seed": 0, "note": "test"},
-                           report=lambda text: None)
+                           quality_sets={"discs": labeled_disc_images(4, seed=9)}, report=lambda text: None)
     return result
 
 
@@ -51,6 +52,9 @@ def test_export_writes_a_bundle_that_verifies_and_loads(bundle):
     assert m.outputs.classes == ["background", "hole"]
     assert m.metrics["parity_fp32"]["passed"] and m.metrics["parity_fp32"]["max_abs_logit_diff"] <= 1e-3
     assert m.metrics["int8"]["passed"]
+    quality = m.metrics["quality"]["discs"]
+    assert quality["images"] == 4 and set(quality) >= {"fp32", "int8"}
+    assert quality["fp32"]["f1"] == 1.0 and quality["fp32"]["center_rms_px"] < 0.5   # every disc, well centered
     assert m.parameters > 0 and m.gflops > 0
     assert m.provenance == {"seed": 0, "note": "test"}
     assert loaded.model_file("int8").name == "model.int8.onnx"
@@ -152,3 +156,17 @@ def test_the_packaged_default_bundle_verifies_and_fits_in_10_mb():
     assert total <= 10 * 1024 * 1024, f"default bundle is {total / 1e6:.1f} MB"
     manifest = load_bundle().manifest
     assert manifest.outputs.classes[:2] == ["background", "hole"]
+
+
+def test_size_budget_leaves_out_optional_files_first(tmp_path, bundle):
+    from holevision.export.exporter import apply_size_budget
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for name, size in (("model.onnx", 600_000), ("model.int8.onnx", 300_000), ("model.fp16.onnx", 300_000)):
+        (folder / name).write_bytes(b"x" * size)
+    assert apply_size_budget(folder, 1.0) == ["model.fp16.onnx"]
+    assert apply_size_budget(folder, 0.7) == ["model.int8.onnx"]
+    assert sorted(f.name for f in folder.iterdir()) == ["model.onnx"]
+    with pytest.raises(ValueError, match="required files"):
+        apply_size_budget(folder, 0.5)
