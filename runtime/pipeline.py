@@ -160,7 +160,7 @@ class Pipeline:
                  writer: ResultWriter | None = None, geometry: Callable | None = None,
                  inspector: Callable | None = None, model_name: str = "", model_sha256: str = "",
                  metrics=None, trigger_frame_timeout_s: float = 2.0, recent: int = 256,
-                 robot_pose_format: str = "kuka", eye_in_hand: bool = False,
+                 robot_pose_format: str = "kuka", eye_in_hand: bool = False, stale_after_s: float = 2.0,
                  on_result: Callable[[dict], None] | None = None):
         if trigger_mode not in TRIGGER_MODES:
             raise ValueError(f"trigger.mode must be one of {TRIGGER_MODES}, got {trigger_mode!r}")
@@ -168,7 +168,7 @@ class Pipeline:
         self.detector = detector
         self.camera = camera
         self.trigger_mode = trigger_mode
-        self.writer = writer or ResultWriter()
+        self.writer = writer or ResultWriter().start()   # no journal, no publishers: results go to on_result
         self.geometry = geometry
         self.inspector = inspector
         self.model_name, self.model_sha256 = model_name, model_sha256
@@ -176,6 +176,7 @@ class Pipeline:
         self.trigger_frame_timeout_s = trigger_frame_timeout_s
         self.robot_pose_format = robot_pose_format
         self.eye_in_hand = eye_in_hand
+        self.stale_after_s = stale_after_s
         self.on_result = on_result
         self._triggers: queue.Queue[TriggerRequest] = queue.Queue(maxsize=64)
         self._recent: collections.OrderedDict[int, dict] = collections.OrderedDict()
@@ -298,7 +299,8 @@ class Pipeline:
     def _process(self, frame: Frame, request: TriggerRequest | None) -> dict:
         self.processing = True
         started = time.perf_counter()
-        timings = {"queue": max(0.0, (time.monotonic() - frame.capture_monotonic) * 1000.0)}
+        age_s = time.monotonic() - frame.capture_monotonic
+        timings = {"queue": max(0.0, age_s * 1000.0)}
         holes, error, error_code, inspection, verdict, pose = Holes.empty(), None, 0, None, None, None
         statuses = None
         try:
@@ -338,7 +340,8 @@ class Pipeline:
                         model_name=self.model_name, model_sha256=self.model_sha256,
                         verdict=verdict if error is None else None, inspection=inspection,
                         timings_ms=timings, robot_pose=pose, width=frame.image.shape[1],
-                        height=frame.image.shape[0], repeated=frame.repeated, error=error, error_code=error_code)
+                        height=frame.image.shape[0], repeated=frame.repeated, stale=age_s > self.stale_after_s,
+                        error=error, error_code=error_code)
         return self._emit(result, request, frame.image, holes, statuses)
 
     def _fail(self, request: TriggerRequest, code: int, why: str) -> dict:

@@ -9,7 +9,7 @@ Example message (one hole, calibrated, with a recipe)::
      "capture_time": "2026-11-23T12:00:00.000123+00:00", "capture_epoch": 1795435200.000123,
      "done_time": "2026-11-23T12:00:00.081000+00:00", "done_epoch": 1795435200.081,
      "model": {"name": "holevision-default", "sha256": "3f5c..."},
-     "image": {"width": 1280, "height": 1024, "repeated": false},
+     "image": {"width": 1280, "height": 1024, "repeated": false, "stale": false},
      "verdict": "OK", "error": null,          (or {"code": 2, "message": "camera lost ..."})
      "holes": [{"id": 1, "u": 312.41, "v": 208.77, "diameter_px": 24.1, "diameter_mm": 8.02,
                 "score": 0.98, "x_mm": 412.3, "y_mm": -35.1, "z_mm": 2.0, "approach": [0, 0, -1], ...}],
@@ -65,6 +65,7 @@ class Result:
     width: int = 0
     height: int = 0
     repeated: bool = False                     # the frame's content equals the previous frame's (frozen camera)
+    stale: bool = False                        # the frame was older than the source's stale_after_s when processed
     error: str | None = None                   # why the frame could not be processed (holes then empty)
     error_code: int = ERROR_NONE               # one of the ERROR_* codes when ``error`` is set
 
@@ -103,7 +104,8 @@ def to_dict(result: Result) -> dict:
         "done_time": iso_utc(result.done_epoch),
         "done_epoch": round(float(result.done_epoch), 6),
         "model": {"name": result.model_name, "sha256": result.model_sha256},
-        "image": {"width": int(result.width), "height": int(result.height), "repeated": bool(result.repeated)},
+        "image": {"width": int(result.width), "height": int(result.height), "repeated": bool(result.repeated),
+                  "stale": bool(result.stale)},
         "verdict": result.verdict,
         "error": None if result.error is None else {"code": int(result.error_code or ERROR_PROCESSING),
                                                      "message": result.error},

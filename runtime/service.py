@@ -134,7 +134,7 @@ def build_service(config, *, detector=None, config_path: str = "config", on_resu
     model_sha = str(getattr(detector, "model_sha256", "") or "")
     geometry = HoleGeometry.from_config(config.calibration, config_path)
 
-    inspector, library = None, None
+    inspector, library, modbus_bank = None, None, None
     if config.inspect.recipes:
         from holevision.runtime.inspect.library import RecipeLibrary
         from holevision.runtime.inspect.measure import inspect_holes, overlay_statuses
@@ -142,6 +142,8 @@ def build_service(config, *, detector=None, config_path: str = "config", on_resu
         library = RecipeLibrary.from_config(config.inspect)
 
         def inspector(holes):
+            if modbus_bank is not None:        # the PLC selects the recipe by number (0 = no inspection)
+                _select_recipe_from_plc(library, modbus_bank.recipe_select())
             recipe = library.active
             if recipe is None:
                 return None
@@ -170,14 +172,13 @@ def build_service(config, *, detector=None, config_path: str = "config", on_resu
                         geometry=geometry, inspector=inspector, model_name=model_name, model_sha256=model_sha,
                         trigger_frame_timeout_s=config.trigger.frame_timeout_s,
                         robot_pose_format=config.calibration.robot_pose_format,
-                        eye_in_hand=bool(geometry is not None and geometry.needs_robot_pose), on_result=on_result)
+                        eye_in_hand=bool(geometry is not None and geometry.needs_robot_pose), on_result=on_result,
+                        stale_after_s=source_config.stale_after_s)
     if modbus_config.enabled:
         if modbus_config.mode == "server":
             from holevision.runtime.publish.modbus_server import ModbusServerPublisher
 
             def on_plc_trigger(trigger_id, pose):
-                if library is not None:
-                    _select_recipe_from_plc(library, modbus.bank.recipe_select())
                 if config.trigger.mode != "plc":
                     log.warning("PLC trigger ignored: trigger.mode is %r", config.trigger.mode)
                     modbus.publish_error(1, "trigger.mode is not plc", trigger_id)
@@ -189,6 +190,8 @@ def build_service(config, *, detector=None, config_path: str = "config", on_resu
 
             modbus = ModbusServerPublisher(modbus_config.host, modbus_config.port, modbus_config.max_holes,
                                            modbus_config.word_order, on_trigger=on_plc_trigger)
+            modbus.bank.set_recipe_select(config.inspect.active)
+            modbus_bank = modbus.bank
         else:
             from holevision.runtime.publish.modbus_client import ModbusClientPublisher
 

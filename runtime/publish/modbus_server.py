@@ -141,6 +141,11 @@ class RegisterBank:
         with self._lock:
             self._registers[mm.HEARTBEAT] ^= 1
 
+    def set_recipe_select(self, number: int) -> None:
+        """The recipe active at start (config ``inspect.active``), until the PLC writes another."""
+        with self._lock:
+            self._registers[mm.RECIPE_SELECT] = number & 0xFFFF
+
     def recipe_select(self) -> int:
         with self._lock:
             return self._registers[mm.RECIPE_SELECT]

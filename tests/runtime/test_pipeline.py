@@ -206,3 +206,77 @@ def test_demo_prints_poses_received_over_zeromq_and_modbus(capsys):
     modbus_lines = [line for line in lines if line.startswith("[modbus")]
     assert len(zmq_lines) == 3 and len(modbus_lines) == 3
     assert [f"trigger={i}" in line for i, line in zip((1, 2, 3), modbus_lines)] == [True] * 3
+
+
+def test_eye_in_hand_uses_the_pose_sent_with_the_trigger(tmp_path):
+    from holevision.calibration.handeye_file import HANDEYE_FORMAT, HANDEYE_VERSION
+    from holevision.calibration.jsonio import write_json
+    from holevision.runtime.config import parse_config
+    from holevision.runtime.demo import DEMO_T_BASE_CAM, write_demo_calibration
+    from holevision.runtime.hole_geometry import HoleGeometry
+
+    files = write_demo_calibration(tmp_path)
+    # camera on the flange, 100 mm along the flange z axis; the robot holds it where the demo camera is
+    T_flange_cam = np.eye(4)
+    T_flange_cam[2, 3] = 100.0
+    write_json(tmp_path / "handeye_hand.json", HANDEYE_FORMAT, HANDEYE_VERSION,
+               {"mode": "eye-in-hand", "T_flange_cam": T_flange_cam, "T_base_target": np.eye(4)})
+    config = parse_config({"calibration": {"mode": "eye-in-hand", "camera": files["camera"], "plane": files["plane"],
+                                           "handeye": str(tmp_path / "handeye_hand.json")}}, "hand.toml")
+    geometry = HoleGeometry.from_config(config.calibration, "hand.toml")
+    assert geometry.needs_robot_pose
+    T_base_flange = np.array(DEMO_T_BASE_CAM) @ np.linalg.inv(T_flange_cam)
+    holes = DiscDetector().detect(SyntheticSource(seed=3, width=640, height=512, renderer="discs").read()).holes
+    in_hand = geometry(holes, T_base_flange)
+    fixed = HoleGeometry.from_config(parse_config({"calibration": {"mode": "eye-to-hand", **files}}, "x").calibration)
+    assert np.allclose(in_hand.points_base, fixed(holes).points_base, atol=1e-6)
+    moved = T_base_flange.copy()
+    moved[0, 3] += 25.0                                   # the robot moved 25 mm along base x
+    assert np.allclose(geometry(holes, moved).points_base[:, 0], in_hand.points_base[:, 0] + 25.0, atol=1e-6)
+    with pytest.raises(ValueError, match="robot pose"):
+        geometry(holes, None)
+
+    # through the pipeline: a trigger without a pose is refused with the bad-pose error code
+    recorder = RecordingPublisher().start()
+    writer = ResultWriter(None, [recorder]).start()
+    capture = _capture().start()
+    pipeline = Pipeline(capture, DiscDetector(), trigger_mode="software", writer=writer, geometry=geometry,
+                        eye_in_hand=True)
+    runner = threading.Thread(target=pipeline.run, kwargs={"max_frames": 2}, daemon=True)
+    runner.start()
+    try:
+        refused = pipeline.trigger(1, None, timeout_s=5)
+        pose = {"T_base_flange": moved.tolist()}
+        located = pipeline.trigger(2, pose, timeout_s=5)
+    finally:
+        runner.join(5)
+        capture.stop()
+        writer.stop()
+        recorder.stop()
+    assert refused["error"]["code"] == 4 and "robot pose" in refused["error"]["message"]
+    assert located["error"] is None and located["robot_pose"][0][3] == pytest.approx(moved[0, 3])
+    assert all(h["x_mm"] is not None for h in located["holes"])
+
+
+def test_stale_and_repeated_frames_are_flagged_in_the_result():
+    from holevision.runtime.sources.base import Frame
+
+    class OldFrames:
+        connected, dropped, reconnects, repeated = True, 0, 0, 0
+
+        def __init__(self):
+            image = np.full((64, 64, 3), 170, np.uint8)
+            now = time.monotonic()
+            self.frames = [Frame(image, 1, time.time(), now, "cam0"),
+                           Frame(image, 2, time.time() - 5, now - 5, "cam0", repeated=True)]
+
+        def next_frame(self, timeout, newer_than=None):
+            return self.frames.pop(0) if self.frames else None
+
+        def is_lost(self):
+            return False
+
+    messages = []
+    Pipeline(OldFrames(), DiscDetector(), stale_after_s=2.0, on_result=messages.append).run(max_frames=2)
+    assert [m["image"]["stale"] for m in messages] == [False, True]
+    assert [m["image"]["repeated"] for m in messages] == [False, True]

@@ -11,7 +11,6 @@ import urllib.error
 import urllib.request
 
 import cv2
-import numpy as np
 import pytest
 
 from holevision.runtime import cli
@@ -113,9 +112,18 @@ def test_ng_verdict_reaches_modbus_and_the_ng_image_is_kept(tmp_path):
             while not plc.status() & mm.STATUS_RESULT_VALID and time.monotonic() < deadline:
                 time.sleep(0.02)
             result = plc.read_result()
+            assert plc.read(mm.RECIPE_SELECT, 1) == [1]            # the config's active recipe
+            plc.write(mm.RECIPE_SELECT, [0])                       # the PLC switches inspection off
+            deadline = time.monotonic() + 10
+            after = plc.read_result()
+            while (after["seq"] <= result["seq"] + 1 or after["verdict"] is not None) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.02)
+                after = plc.read_result()
     finally:
         service.pipeline.stop()
         runner.join(10)
+    assert after["verdict"] is None and after["counts"]["missing"] == 0    # code 0: no inspection ran
     assert result["verdict"] == "NG"
     assert result["counts"]["missing"] == 1 and result["counts"]["expected"] == len(holes)
     assert result["failing_mask"] == 1 << 6
