@@ -104,8 +104,18 @@ def write_synthetic_dataset(out: str | Path, *, count: int, seed: int, width: in
                      "label": "the hole's opening in the part's top surface (outer edge of a chamfer or countersink)"})
     if preview:
         cv2.imwrite(str(out / "preview.png"), contact_sheet(tiles))
+    _remove_stale(out, count)
     return {"images": count, "holes": n_holes, "missing": n_missing, "seconds": time.perf_counter() - start,
             "out": str(out)}
+
+
+def _remove_stale(out: Path, count: int) -> None:
+    """Remove numbered images/masks beyond ``count`` left by an earlier, larger run into the same folder,
+    so the folder holds exactly what annotations.json describes."""
+    for sub in ("images", "masks"):
+        for path in (out / sub).glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
+            if int(path.stem) >= count:
+                path.unlink()
 
 
 def preview_tile(scene: Scene, tile_width: int = 400) -> np.ndarray:

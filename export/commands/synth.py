@@ -29,7 +29,7 @@ def register(registry) -> None:
                     "center/axes/angle, kind, visibility, and per image the part's hole design and its "
                     "missing holes) and optionally preview.png. Same arguments -> identical files.",
         examples=EXAMPLES)
-    p.add_argument("--out", required=True, help="output folder (created; existing files are overwritten)")
+    p.add_argument("--out", required=True, help="output folder (created; files of an earlier run there are replaced)")
     p.add_argument("--count", type=int, required=True, help="number of images")
     p.add_argument("--seed", type=int, default=0, help="seed; image i uses a seed derived from (seed, i)")
     p.add_argument("--size", type=_size, default=(640, 512), help="WIDTHxHEIGHT (default 640x512)")

@@ -69,3 +69,11 @@ def test_cli_synth_then_data_check(tmp_path, capsys):
                  "--style", "cad", "--no-progress"]) == 0
     assert main(["data", "check", str(out)]) == 0
     assert "problems: 0" in capsys.readouterr().out
+
+
+def test_rerun_into_the_same_folder_leaves_exactly_the_new_dataset(tmp_path):
+    write_synthetic_dataset(tmp_path, count=3, seed=1, width=96, height=80, style="cad", progress=False)
+    write_synthetic_dataset(tmp_path, count=2, seed=1, width=96, height=80, style="cad", progress=False)
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["000000.png", "000001.png"]
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["000000.png", "000001.png"]
+    assert check_dataset(tmp_path).problems == []
