@@ -108,15 +108,17 @@ def test_instance_map_and_hole_ground_truth_agree(style):
 
 
 def test_missing_holes_are_not_drawn_as_labels():
-    found = False
+    found = 0
     for seed in range(40):
         scene = render_scene(seed, 256, 208, "photo")
         if not scene.missing:
             continue
-        found = True
+        found += 1
         labelled = {(h.part_index, h.design_index) for h in scene.holes}
         assert not labelled & set(scene.missing)
-    assert found
+        if found == 3:
+            break
+    assert found == 3
 
 
 def test_large_frame_and_bad_arguments():
