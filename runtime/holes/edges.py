@@ -1,14 +1,17 @@
-"""Subpixel edge points of holes along radial profiles of the full-resolution image.
+"""Subpixel points on hole outlines along radial rays: image edges, and the model's outline.
 
-For every hole, rays leave a center estimate at evenly spaced angles; the image is sampled along each
-ray (bilinear, 0.5 px steps) around the expected edge radius, differentiated, and the gradient peak of
-the hole's polarity (dark-to-bright outward for a dark hole, the reverse for a bright one) that lies
-nearest the expected radius is located to a fraction of a sample by Gaussian interpolation of three
-samples. Choosing the peak nearest the expected (mask) radius, rather than the strongest one, keeps a
-chamfer or thread ring from being taken for the hole's wall.
+Image edges: for every hole, rays leave a center estimate at evenly spaced angles; the image is
+sampled along each ray (bilinear, 0.5 px steps) around the expected edge radius and differentiated.
+The gradient peak of the hole's polarity (dark-to-bright outward for a dark hole, the reverse for a
+bright one) nearest the expected radius is chosen (not the strongest one: a chamfer or thread ring
+is not the wall), and located by the centroid of the whole peak (+-3 px). Unlike a 3-sample
+interpolation of the peak's top, the centroid does not depend on where the edge falls between
+pixels: interpolation moves gradient mass around but keeps its sum.
 
-A blurred circular edge's gradient peak sits inside the true edge by about sigma^2 / (2 r) (sigma: the
-blur, r: the radius); the measured peak width gives sigma, and the bias is removed.
+A blurred circular edge's gradient peak sits inside the true edge by about sigma^2 / (2 r) (sigma:
+the blur, r: the radius); the peak's measured width gives sigma, and the bias is removed.
+
+The model's outline: the threshold crossing of the probability map along the same kind of rays.
 
 All holes are processed together in a handful of vectorised calls.
 """

@@ -101,17 +101,15 @@ def conic_to_geometry(conic: np.ndarray):
         lam2 = 0.5 * (a + c + root)
         semi1 = np.sqrt(-f0 / lam1)
         semi2 = np.sqrt(-f0 / lam2)
-        # Direction of the eigenvector of lam1 (the smaller eigenvalue -> longer axis when f0 < 0 ...)
+        # theta: direction of the eigenvector of the larger eigenvalue of the quadratic form.
         theta = 0.5 * np.arctan2(b, a - c)
     major = np.fmax(semi1, semi2)
     minor = np.fmin(semi1, semi2)
-    # Angle of the major axis: the axis with the smaller |eigenvalue| relative to -f0.
-    angle_a = np.degrees(theta) + 90.0  # eigenvector direction of the larger-curvature term swapped
-    # Resolve which principal direction is the major axis by evaluating the quadratic form.
-    t = np.radians(angle_a)
+    # The major axis is the principal direction along which the quadratic form is smaller in size.
+    t = np.radians(np.degrees(theta) + 90.0)
     q = a * np.cos(t) ** 2 + b * np.cos(t) * np.sin(t) + c * np.sin(t) ** 2
     q_perp = a * np.sin(t) ** 2 - b * np.cos(t) * np.sin(t) + c * np.cos(t) ** 2
-    angle = np.where(np.abs(q) <= np.abs(q_perp), angle_a, angle_a + 90.0) % 180.0
+    angle = np.where(np.abs(q) <= np.abs(q_perp), np.degrees(t), np.degrees(t) + 90.0) % 180.0
     ok = np.isfinite(u0) & np.isfinite(v0) & np.isfinite(major) & np.isfinite(minor) & (minor > 0) & (den < 0)
     centers = np.stack([u0, v0], axis=1)
     axes = np.stack([2 * major, 2 * minor], axis=1)
@@ -128,6 +126,29 @@ def sampson_distance(conic: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.abs(value) / np.maximum(np.sqrt(gx * gx + gy * gy), 1e-12)
 
 
+# The first rounds keep only the best-fitting TRIM_KEEP of each hole's points (robust to a bad start,
+# where gross outliers inflate the spread); later rounds keep all points within k robust sigmas.
+TRIM_ROUNDS = 2
+TRIM_KEEP = 0.75
+
+
+def _next_inliers(dist, valid, inliers, round_index, min_points, floor_px, k_sigma) -> np.ndarray:
+    """The points to fit next round (never fewer than ``min_points``: then the old set stays)."""
+    if round_index < TRIM_ROUNDS:
+        ranked = np.where(valid, dist, np.inf)
+        keep = np.ceil(TRIM_KEEP * valid.sum(axis=1)).astype(int)
+        rank = np.argsort(np.argsort(ranked, axis=1, kind="stable"), axis=1, kind="stable")
+        new_inliers = valid & (rank < keep[:, None])
+    else:
+        masked = np.where(inliers, dist, np.nan)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # holes without any inlier left
+            sigma = 1.4826 * np.nanmedian(masked, axis=1)
+        limit = np.maximum(k_sigma * np.nan_to_num(sigma, nan=np.inf), floor_px)
+        new_inliers = valid & (dist <= limit[:, None])
+    return np.where((new_inliers.sum(axis=1) >= min_points)[:, None], new_inliers, inliers)
+
+
 def fit_ellipses_robust(points: np.ndarray, valid: np.ndarray, *, iterations: int = 4,
                         min_points: int = 6, floor_px: float = 0.15, k_sigma: float = 3.0) -> EllipseFit:
     """Fit one ellipse per hole to its valid points, rejecting outliers by Sampson distance.
@@ -140,19 +161,13 @@ def fit_ellipses_robust(points: np.ndarray, valid: np.ndarray, *, iterations: in
     conic = np.zeros((n, 6))
     ok = np.zeros(n, dtype=bool)
     safe_points = np.where(valid[..., None], points, 0.0)
-    for _ in range(iterations):
+    for round_index in range(iterations + TRIM_ROUNDS):
         enough = inliers.sum(axis=1) >= min_points
         conic, ok = conic_ellipse_direct(safe_points, inliers.astype(np.float64))
         ok &= enough
         dist = sampson_distance(conic, safe_points)
-        masked = np.where(inliers, dist, np.nan)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # holes without any inlier left
-            sigma = 1.4826 * np.nanmedian(masked, axis=1)
-        limit = np.maximum(k_sigma * np.nan_to_num(sigma, nan=np.inf), floor_px)
-        new_inliers = valid & (dist <= limit[:, None])
-        new_inliers = np.where((new_inliers.sum(axis=1) >= min_points)[:, None], new_inliers, inliers)
-        if np.array_equal(new_inliers, inliers):
+        new_inliers = _next_inliers(dist, valid, inliers, round_index, min_points, floor_px, k_sigma)
+        if round_index >= TRIM_ROUNDS and np.array_equal(new_inliers, inliers):
             break
         inliers = new_inliers
     centers, axes, angles, geometric_ok = conic_to_geometry(conic)
@@ -171,7 +186,7 @@ def fit_circles_robust(points: np.ndarray, valid: np.ndarray, *, iterations: int
     n = len(points)
     centers = np.zeros((n, 2))
     radius = np.zeros(n)
-    for _ in range(iterations):
+    for round_index in range(iterations + TRIM_ROUNDS):
         p, mean, scale = _normalise(safe_points, inliers.astype(np.float64))
         w = inliers.astype(np.float64)
         x, y = p[..., 0], p[..., 1]
@@ -185,14 +200,8 @@ def fit_circles_robust(points: np.ndarray, valid: np.ndarray, *, iterations: int
         radius = np.sqrt(np.maximum(r2, 0)) * scale
         centers = np.stack([cx, cy], axis=1) * scale[:, None] + mean
         dist = np.abs(np.linalg.norm(safe_points - centers[:, None, :], axis=2) - radius[:, None])
-        masked = np.where(inliers, dist, np.nan)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # holes without any inlier left
-            sigma = 1.4826 * np.nanmedian(masked, axis=1)
-        limit = np.maximum(k_sigma * np.nan_to_num(sigma, nan=np.inf), floor_px)
-        new_inliers = valid & (dist <= limit[:, None])
-        new_inliers = np.where((new_inliers.sum(axis=1) >= min_points)[:, None], new_inliers, inliers)
-        if np.array_equal(new_inliers, inliers):
+        new_inliers = _next_inliers(dist, valid, inliers, round_index, min_points, floor_px, k_sigma)
+        if round_index >= TRIM_ROUNDS and np.array_equal(new_inliers, inliers):
             break
         inliers = new_inliers
     dist = np.abs(np.linalg.norm(safe_points - centers[:, None, :], axis=2) - radius[:, None])

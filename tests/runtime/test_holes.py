@@ -172,3 +172,30 @@ def test_a_drawing_stroke_around_the_hole_does_not_bias_the_diameter():
     assert not holes.refined[0], "the stroke's edge must not be taken for the hole's"
     assert abs(holes.diameters_px[0] - 2 * radius) < 0.2
     assert np.linalg.norm(holes.centers[0] - center[0]) < 0.05
+
+
+def test_robust_ellipse_fit_ignores_outliers():
+    from holevision.runtime.holes.ellipse_fit import fit_circles_robust, fit_ellipses_robust
+
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 2 * np.pi, 80, endpoint=False)
+    truth = [((50.0, 40.0), (30.0, 18.0), 30.0), ((10.5, -7.25), (6.0, 6.0), 0.0)]
+    points = []
+    for (u, v), (a, b), angle in truth:
+        r = np.radians(angle)
+        x, y = a * np.cos(t), b * np.sin(t)
+        p = np.stack([u + x * np.cos(r) - y * np.sin(r), v + x * np.sin(r) + y * np.cos(r)], axis=1)
+        p += rng.normal(0, 0.02, p.shape)
+        p[::10] += rng.uniform(2, 4, (8, 2))  # 10% gross outliers (a thread, a burr)
+        points.append(p)
+    points = np.stack(points)
+    valid = np.ones(points.shape[:2], bool)
+    fit = fit_ellipses_robust(points, valid)
+    assert fit.ok.all()
+    for k, ((u, v), (a, b), angle) in enumerate(truth):
+        assert np.allclose(fit.centers[k], (u, v), atol=0.02)
+        assert np.allclose(fit.axes[k], (2 * a, 2 * b), atol=0.04)
+        assert not fit.inliers[k, ::10].any()
+    assert abs(fit.angles[0] - 30.0) < 0.2
+    circle = fit_circles_robust(points[1:, :30], valid[1:, :30])  # a 135-degree arc only
+    assert np.allclose(circle.centers[0], truth[1][0], atol=0.05) and abs(circle.axes[0, 0] - 12.0) < 0.1
