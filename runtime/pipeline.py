@@ -7,7 +7,9 @@ Threads::
                                                ──(bounded queue)──> ResultWriter thread: journal, then
                                                                     each publisher's own bounded queue
 
-Trigger modes: ``free-run`` processes the newest frame as fast as the model allows; ``software`` and
+Trigger modes: ``free-run`` processes the newest frame as fast as the model allows - when the detector
+can run its model and its post-processing separately (``split_detector``), the model works on frame
+N+1 on its own thread while the main thread extracts, locates and inspects frame N; ``software`` and
 ``plc`` wait for a trigger (``trigger()`` from the ZeroMQ command socket, ``request_trigger()`` from
 the Modbus handshake) and process the first frame captured after it. Every trigger gets exactly one
 result (an error result when no frame comes in time). The robot pose sent with a trigger (eye-in-hand)
@@ -155,13 +157,84 @@ class ResultWriter:
                 self.journal.apply_retention()
 
 
+def split_detector(detector):
+    """(model_fn, post_fn) when the detector can run its model and its post-processing separately, else None.
+
+    ``model_fn(image, timings) -> probability`` and ``post_fn(probability, image) -> Holes``. Uses
+    ``detector.probability`` + ``detector.extract`` when both exist; for a runtime ``Detector`` without
+    ``extract`` it calls ``holes.extract_holes`` with the detector's own post-processing settings.
+    """
+    probability = getattr(detector, "probability", None)
+    if not callable(probability):
+        return None
+    extract = getattr(detector, "extract", None)
+    if callable(extract):
+        return probability, extract
+    needed = ("threshold", "min_area_px", "refine", "min_diameter_px")
+    if not all(hasattr(detector, name) for name in needed):
+        return None
+    from holevision.runtime.holes import extract_holes
+
+    def post(prob, image):
+        return extract_holes(prob, image, threshold=detector.threshold, min_area_px=detector.min_area_px,
+                             refine=detector.refine, min_diameter_px=detector.min_diameter_px)
+
+    return probability, post
+
+
+class _ModelStage:
+    """Free-run overlap: the model runs on the newest frame while the main thread post-processes the
+    previous one (extraction, geometry, inspection). One slot, newest wins; superseded outputs count
+    in ``dropped``."""
+
+    def __init__(self, capture, model_fn):
+        self.capture = capture
+        self.model_fn = model_fn
+        self._cond = threading.Condition()
+        self._item = None
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="holevision-model", daemon=True)
+        self.dropped = 0
+
+    def start(self) -> "_ModelStage":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._halt.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._halt.is_set():
+            frame = self.capture.next_frame(timeout=0.25)
+            if frame is None:
+                continue
+            timings: dict[str, float] = {}
+            try:
+                item = (frame, self.model_fn(frame.image, timings), timings, None)
+            except Exception as exc:  # noqa: BLE001 - reported as this frame's error result
+                item = (frame, None, timings, exc)
+            with self._cond:
+                if self._item is not None:
+                    self.dropped += 1
+                self._item = item
+                self._cond.notify_all()
+
+    def next(self, timeout: float):
+        with self._cond:
+            if self._item is None:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            return item
+
+
 class Pipeline:
     def __init__(self, capture, detector, *, camera: str = "cam0", trigger_mode: str = "free-run",
                  writer: ResultWriter | None = None, geometry: Callable | None = None,
                  inspector: Callable | None = None, model_name: str = "", model_sha256: str = "",
                  metrics=None, trigger_frame_timeout_s: float = 2.0, recent: int = 256,
                  robot_pose_format: str = "kuka", eye_in_hand: bool = False, stale_after_s: float = 2.0,
-                 on_result: Callable[[dict], None] | None = None):
+                 on_result: Callable[[dict], None] | None = None, overlap: bool = True):
         if trigger_mode not in TRIGGER_MODES:
             raise ValueError(f"trigger.mode must be one of {TRIGGER_MODES}, got {trigger_mode!r}")
         self.capture = capture
@@ -177,6 +250,10 @@ class Pipeline:
         self.robot_pose_format = robot_pose_format
         self.eye_in_hand = eye_in_hand
         self.stale_after_s = stale_after_s
+        # free-run only: model of frame N+1 in parallel with post-processing of frame N
+        self._split = split_detector(detector) if overlap and trigger_mode == "free-run" else None
+        self._model_stage: _ModelStage | None = None
+        self._model_dropped_total = 0
         self.on_result = on_result
         self._triggers: queue.Queue[TriggerRequest] = queue.Queue(maxsize=64)
         self._recent: collections.OrderedDict[int, dict] = collections.OrderedDict()
@@ -245,11 +322,16 @@ class Pipeline:
                 publisher.publish_selected(payload)
         return selected
 
+    def _model_outputs_dropped(self) -> int:
+        stage = self._model_stage
+        return stage.dropped if stage is not None else self._model_dropped_total
+
     def status(self) -> dict:
         now = time.monotonic()
         capture = self.capture
         camera_connected = bool(getattr(capture, "connected", False)) and not capture.is_lost()
         dropped = {"capture": getattr(capture, "dropped", 0), "writer": self.writer.dropped,
+                   "model_output": self._model_outputs_dropped(),
                    "triggers": self.triggers_rejected}
         for publisher in self.publishers:
             dropped[publisher.name] = publisher.dropped
@@ -273,30 +355,49 @@ class Pipeline:
         if hasattr(self.capture, "count_drops"):
             self.capture.count_drops = self.trigger_mode == "free-run"
         produced = 0
-        while not self._stop.is_set() and (max_frames is None or produced < max_frames):
-            if watchdog is not None:
-                watchdog()
-            if self.trigger_mode == "free-run":
-                frame = self.capture.next_frame(timeout=0.25)
-                if frame is None:
-                    continue
-                self._process(frame, None)
-            else:
-                try:
-                    request = self._triggers.get(timeout=0.25)
-                except queue.Empty:
-                    continue
-                frame = self.capture.next_frame(timeout=self.trigger_frame_timeout_s,
-                                                newer_than=request.requested_monotonic)
-                if frame is None:
-                    self._fail(request, ERROR_CAMERA, f"no frame from camera {self.camera} within "
-                                                      f"{self.trigger_frame_timeout_s:g} s of the trigger")
-                else:
-                    self._process(frame, request)
-            produced += 1
+        if self._split is not None:
+            self._model_stage = _ModelStage(self.capture, self._split[0]).start()
+        try:
+            while not self._stop.is_set() and (max_frames is None or produced < max_frames):
+                if watchdog is not None:
+                    watchdog()
+                if self._step():
+                    produced += 1
+        finally:
+            if self._model_stage is not None:
+                self._model_stage.stop()
+                self._model_dropped_total = self._model_stage.dropped
+                self._model_stage = None
         return produced
 
-    def _process(self, frame: Frame, request: TriggerRequest | None) -> dict:
+    def _step(self) -> bool:
+        """Take one frame (or trigger) and produce its result; False when nothing came in time."""
+        if self._model_stage is not None:
+            item = self._model_stage.next(timeout=0.25)
+            if item is None:
+                return False
+            frame, probability, timings, error = item
+            self._process(frame, None, modelled=(probability, timings, error))
+        elif self.trigger_mode == "free-run":
+            frame = self.capture.next_frame(timeout=0.25)
+            if frame is None:
+                return False
+            self._process(frame, None)
+        else:
+            try:
+                request = self._triggers.get(timeout=0.25)
+            except queue.Empty:
+                return False
+            frame = self.capture.next_frame(timeout=self.trigger_frame_timeout_s,
+                                            newer_than=request.requested_monotonic)
+            if frame is None:
+                self._fail(request, ERROR_CAMERA, f"no frame from camera {self.camera} within "
+                                                  f"{self.trigger_frame_timeout_s:g} s of the trigger")
+            else:
+                self._process(frame, request)
+        return True
+
+    def _process(self, frame: Frame, request: TriggerRequest | None, modelled=None) -> dict:
         self.processing = True
         started = time.perf_counter()
         age_s = time.monotonic() - frame.capture_monotonic
@@ -313,10 +414,20 @@ class Pipeline:
                     raise _FrameError(ERROR_BAD_POSE, f"robot pose: {exc}") from None
             elif self.eye_in_hand and self.geometry is not None:
                 raise _FrameError(ERROR_BAD_POSE, "eye-in-hand needs the robot pose with every trigger")
-            detection = self.detector.detect(frame.image)
-            for stage, seconds in (getattr(detection, "timings", None) or {}).items():
+            if modelled is None:
+                detection = self.detector.detect(frame.image)
+                stage_timings = getattr(detection, "timings", None) or {}
+                holes = detection.holes
+            else:
+                probability, stage_timings, model_error = modelled
+                if model_error is not None:
+                    raise model_error
+                t = time.perf_counter()
+                holes = self._split[1](probability, frame.image)
+                stage_timings = {**stage_timings, "extract": time.perf_counter() - t}
+            for stage, seconds in stage_timings.items():
                 timings[stage] = seconds * 1000.0
-            holes = detection.holes.numbered()
+            holes = holes.numbered()
             if self.geometry is not None and len(holes):
                 t = time.perf_counter()
                 holes = self.geometry(holes, T_base_flange)

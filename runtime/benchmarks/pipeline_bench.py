@@ -1,12 +1,14 @@
 """`holevision bench pipeline`: what the service costs besides the model, and free-run throughput.
 
 1. Non-model time per frame at 1280x1024 with 20 holes: the real pipeline runs with a stand-in model
-   (a classical probability map, padded to a fixed latency, counted as "model"); everything else is
+   (a classical probability map, padded to a fixed latency, counted as "model"; or ``--model`` for a
+   real bundle); everything else is
    the service's own code: capture hand-off (fingerprint + slot), hole extraction, geometry (the demo
    calibration), result encoding, journal append (SQLite, synchronous), ZeroMQ send and Modbus
    register update. Target: <= 5 ms per frame.
 2. Free-run throughput vs model latency: frames/s x model latency (1.0 = the model is the only
-   limit). Target: >= 0.9.
+   limit; the pipeline overlaps the model of frame N+1 with the post-processing of frame N).
+   Target: >= 0.9.
 
 Prints a table and returns JSON-ready figures; timings never decide a test.
 """
@@ -36,27 +38,38 @@ def _summary(samples_ms) -> dict:
 
 
 class StandInModel:
-    """The model's place in the pipeline: a classical probability map, padded to ``model_ms``; then the
-    real hole extraction (a non-model stage, timed as "extract")."""
+    """The model's place in the pipeline: a classical probability map, padded to ``model_ms`` (counted as
+    "model"); then the real hole extraction (a non-model stage, timed as "extract"). Split like the
+    runtime Detector (``probability`` / ``extract``), so free-run overlaps the two."""
 
     def __init__(self, model_ms: float):
         self.model_ms = model_ms
         self.model_name = f"stand-in {model_ms:g} ms"
         self.model_sha256 = ""
 
-    def detect(self, image):
+    def probability(self, image, timings):
         from holevision.runtime.benchmarks.hole_scenes import probability_from_image
-        from holevision.runtime.holes import extract_holes
 
         started = time.perf_counter()
         probability = probability_from_image(image, background=170.0, hole=35.0)
         remaining = self.model_ms / 1000.0 - (time.perf_counter() - started)
         if remaining > 0:
             time.sleep(remaining)
-        model_s = time.perf_counter() - started
+        timings["model"] = time.perf_counter() - started
+        return probability
+
+    def extract(self, probability, image):
+        from holevision.runtime.holes import extract_holes
+
+        return extract_holes(probability, image)
+
+    def detect(self, image):
+        timings: dict[str, float] = {}
+        probability = self.probability(image, timings)
         started = time.perf_counter()
-        holes = extract_holes(probability, image)
-        return SimpleNamespace(holes=holes, timings={"model": model_s, "extract": time.perf_counter() - started})
+        holes = self.extract(probability, image)
+        timings["extract"] = time.perf_counter() - started
+        return SimpleNamespace(holes=holes, timings=timings)
 
 
 class _TimedPublisher:

@@ -43,6 +43,27 @@ class DiscDetector:
         return SimpleNamespace(holes=holes, timings={"model": time.perf_counter() - started})
 
 
+class SplitDiscDetector(DiscDetector):
+    """The same, split like the runtime Detector: ``probability`` (the "model") then ``extract``."""
+
+    def __init__(self, delay_s: float = 0.0, fail_on_call: int | None = None):
+        super().__init__(delay_s)
+        self.fail_on_call = fail_on_call
+
+    def probability(self, image, timings):
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise RuntimeError("model exploded")
+        started = time.perf_counter()
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        timings["model"] = time.perf_counter() - started
+        return image
+
+    def extract(self, probability, image):
+        return DiscDetector().detect(image).holes
+
+
 def loopback_config(state_dir, *, trigger: str = "free-run", fps: float = 50.0, width: int = 320, height: int = 256,
                     modbus: bool = True, zmq: bool = True, metrics: bool = False, **sections):
     data = {

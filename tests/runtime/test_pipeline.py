@@ -280,3 +280,26 @@ def test_stale_and_repeated_frames_are_flagged_in_the_result():
     Pipeline(OldFrames(), DiscDetector(), stale_after_s=2.0, on_result=messages.append).run(max_frames=2)
     assert [m["image"]["stale"] for m in messages] == [False, True]
     assert [m["image"]["repeated"] for m in messages] == [False, True]
+
+
+def test_free_run_overlaps_the_model_with_post_processing_and_reports_model_errors():
+    from service_fakes import SplitDiscDetector
+
+    detector = SplitDiscDetector(delay_s=0.01, fail_on_call=3)
+    capture = _capture(fps=200).start()
+    messages = []
+    pipeline = Pipeline(capture, detector, on_result=messages.append)
+    assert pipeline._split is not None
+    try:
+        pipeline.run(max_frames=8)
+    finally:
+        capture.stop()
+    assert len(messages) == 8
+    errors = [m for m in messages if m["error"]]
+    assert len(errors) == 1 and "model exploded" in errors[0]["error"]["message"] and errors[0]["error"]["code"] == 1
+    good = [m for m in messages if not m["error"]]
+    assert all(len(m["holes"]) == 20 and "model" in m["timings_ms"] and "extract" in m["timings_ms"] for m in good)
+    seqs = [m["seq"] for m in messages]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 8
+    # triggered modes stay serial (one trigger, one frame)
+    assert Pipeline(capture, detector, trigger_mode="software")._split is None
