@@ -399,7 +399,6 @@ class Pipeline:
 
     def _process(self, frame: Frame, request: TriggerRequest | None, modelled=None) -> dict:
         self.processing = True
-        started = time.perf_counter()
         age_s = time.monotonic() - frame.capture_monotonic
         timings = {"queue": max(0.0, age_s * 1000.0)}
         holes, error, error_code, inspection, verdict, pose = Holes.empty(), None, 0, None, None, None
@@ -444,7 +443,7 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop a 24/7 service
             log.exception("frame %s failed", frame.seq)
             error_code, error = ERROR_PROCESSING, f"{type(exc).__name__}: {exc}"
-        timings["total"] = (time.perf_counter() - started) * 1000.0
+        timings["total"] = (time.monotonic() - frame.capture_monotonic) * 1000.0   # capture -> result
         result = Result(seq=frame.seq, camera=self.camera, capture_epoch=frame.capture_epoch, done_epoch=time.time(),
                         holes=holes if error is None else Holes.empty(),
                         trigger_id=None if request is None else request.trigger_id,
