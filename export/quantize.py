@@ -136,6 +136,7 @@ class Int8Report:
     int8: HoleAgreement
     max_abs_prob_diff: float
     settings: dict = field(default_factory=dict)
+    int8_vs_fp32: HoleAgreement | None = None   # int8 holes against fp32 holes (informational)
     max_f1_drop: float = MAX_F1_DROP
     max_center_increase_px: float = MAX_CENTER_INCREASE_PX
 
@@ -181,6 +182,7 @@ class Int8Report:
                 "fp32": self.fp32.as_dict(), "int8": self.int8.as_dict(),
                 "f1_drop": round(self.f1_drop, 6), "center_increase_px": round(self.center_increase_px, 6),
                 "max_abs_prob_diff": float(self.max_abs_prob_diff),
+                "int8_vs_fp32": self.int8_vs_fp32.as_dict() if self.int8_vs_fp32 is not None else None,
                 "limits": {"max_f1_drop": self.max_f1_drop, "max_center_increase_px": self.max_center_increase_px},
                 "settings": self.settings}
 
@@ -208,7 +210,8 @@ def int8_gate(int8_path: str | Path, fp32_path: str | Path, images: GateImages, 
         reference = "fp32 holes"
         fp32_agreement = agreement_between(fp32_holes, fp32_holes)
         int8_agreement = agreement_between(int8_holes, fp32_holes)
-    return Int8Report(reference, len(images), fp32_agreement, int8_agreement, prob_diff, settings or {})
+    return Int8Report(reference, len(images), fp32_agreement, int8_agreement, prob_diff, settings or {},
+                      int8_vs_fp32=agreement_between(int8_holes, fp32_holes))
 
 
 def quantize_with_gate(fp32_path: str | Path, out_path: str | Path, calibration_images: Sequence[np.ndarray],
