@@ -332,7 +332,10 @@ def _rim_glare(rng, win, conic, uu, vv, qx, qy, half, width_px, mat):
 
 def _cad_params(rng) -> dict:
     mode = str(rng.choice(["shaded_edges", "shaded", "wireframe"], p=[0.55, 0.2, 0.25]))
-    top, bottom = rng.uniform(0.75, 1.0), rng.uniform(0.6, 0.95)
+    if rng.random() < 0.15:  # dark viewport theme
+        top, bottom = rng.uniform(0.12, 0.35), rng.uniform(0.03, 0.2)
+    else:
+        top, bottom = rng.uniform(0.75, 1.0), rng.uniform(0.6, 0.95)
     return dict(mode=mode, background_top=float(top), background_bottom=float(bottom),
                 background_grey=float((top + bottom) / 2),
                 part_grey=float(rng.uniform(0.92, 1.0) if mode == "wireframe" else rng.uniform(0.45, 0.85)),
