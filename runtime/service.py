@@ -153,6 +153,7 @@ def build_service(config, *, detector=None, config_path: str = "config", on_resu
     journal = Journal(config.journal.state_dir, config.journal.keep_results, config.journal.keep_days,
                       config.journal.keep_ng_images_mb).open()
     first_seq = journal.last_seq(camera)  # sequence numbers continue across restarts
+    journal.apply_retention()
     overlay = None
     try:
         from holevision.runtime.overlay import draw_overlay as overlay

@@ -102,9 +102,9 @@ REGISTER_TABLE: tuple[RegisterField, ...] = (
     RegisterField(ROBOT_POSE_VALID, "robot_pose_valid", "uint16", "RW",
                   "eye-in-hand: 1 = robot_pose holds the flange pose at this trigger"),
     *(RegisterField(ROBOT_POSE + 2 * i, f"robot_pose[{i}]", "float32", "RW", desc) for i, desc in enumerate(
-        ["flange pose at this trigger, value 1 of 6 in calibration.robot_pose_format:",
-         "  kuka: x y z mm, A B C deg;  fanuc: x y z mm, W P R deg;",
-         "  ur: x y z m, rx ry rz rad (rotation vector)", "", "", ""])),
+        ["flange x in the base frame (calibration.robot_pose_format kuka/fanuc: mm; ur: m)", "flange y", "flange z",
+         "kuka A / fanuc W (deg); ur rx (rad, rotation vector)", "kuka B / fanuc P (deg); ur ry (rad)",
+         "kuka C / fanuc R (deg); ur rz (rad)"])),
     RegisterField(RESULT_TRIGGER_ID, "result_trigger_id", "uint16", "R", "trigger id this result answers"),
     RegisterField(RESULT_SEQUENCE, "result_sequence", "uint16", "R",
                   "frame sequence (low 16 bits); changes only after all result registers are written"),
