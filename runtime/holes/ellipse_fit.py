@@ -10,7 +10,6 @@ rejected iteratively by their Sampson (first-order geometric) distance.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,10 +46,10 @@ def conic_ellipse_direct(points: np.ndarray, weights: np.ndarray) -> tuple[np.nd
     x, y = p[..., 0], p[..., 1]
     d1 = np.stack([x * x, x * y, y * y], axis=2)                 # (N, K, 3)
     d2 = np.stack([x, y, np.ones_like(x)], axis=2)               # (N, K, 3)
-    w = weights[..., None]
-    s1 = np.einsum("nki,nkj->nij", d1 * w, d1)
-    s2 = np.einsum("nki,nkj->nij", d1 * w, d2)
-    s3 = np.einsum("nki,nkj->nij", d2 * w, d2)
+    d1w = np.swapaxes(d1 * weights[..., None], 1, 2)            # (N, 3, K)
+    s1 = d1w @ d1
+    s2 = d1w @ d2
+    s3 = np.swapaxes(d2 * weights[..., None], 1, 2) @ d2
     s3 = s3 + np.eye(3) * 1e-12
     t = -np.linalg.solve(s3, np.swapaxes(s2, 1, 2))              # (N, 3, 3)
     m = s1 + s2 @ t
@@ -62,7 +61,7 @@ def conic_ellipse_direct(points: np.ndarray, weights: np.ndarray) -> tuple[np.nd
     choice = np.argmax(cond, axis=1)
     ok = cond[np.arange(len(cond)), choice] > 0
     a1 = vecs[np.arange(len(vecs)), :, choice]                   # (N, 3)
-    a2 = np.einsum("nij,nj->ni", t, a1)
+    a2 = (t @ a1[..., None])[..., 0]
     conic_n = np.concatenate([a1, a2], axis=1)                   # in normalised coordinates
     return _denormalise_conic(conic_n, mean, scale), ok
 
@@ -132,6 +131,15 @@ TRIM_ROUNDS = 2
 TRIM_KEEP = 0.75
 
 
+def _row_median(values: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """Median of each row over the used entries (inf where a row uses none)."""
+    count = use.sum(axis=1)
+    ordered = np.sort(np.where(use, values, np.inf), axis=1)
+    low = ordered[np.arange(len(values)), np.maximum((count - 1) // 2, 0)]
+    high = ordered[np.arange(len(values)), np.maximum(count // 2, 0)]
+    return np.where(count > 0, 0.5 * (low + high), np.inf)
+
+
 def _next_inliers(dist, valid, inliers, round_index, min_points, floor_px, k_sigma) -> np.ndarray:
     """The points to fit next round (never fewer than ``min_points``: then the old set stays)."""
     if round_index < TRIM_ROUNDS:
@@ -140,11 +148,8 @@ def _next_inliers(dist, valid, inliers, round_index, min_points, floor_px, k_sig
         rank = np.argsort(np.argsort(ranked, axis=1, kind="stable"), axis=1, kind="stable")
         new_inliers = valid & (rank < keep[:, None])
     else:
-        masked = np.where(inliers, dist, np.nan)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # holes without any inlier left
-            sigma = 1.4826 * np.nanmedian(masked, axis=1)
-        limit = np.maximum(k_sigma * np.nan_to_num(sigma, nan=np.inf), floor_px)
+        sigma = 1.4826 * _row_median(dist, inliers)
+        limit = np.maximum(k_sigma * sigma, floor_px)
         new_inliers = valid & (dist <= limit[:, None])
     return np.where((new_inliers.sum(axis=1) >= min_points)[:, None], new_inliers, inliers)
 
@@ -192,8 +197,9 @@ def fit_circles_robust(points: np.ndarray, valid: np.ndarray, *, iterations: int
         x, y = p[..., 0], p[..., 1]
         design = np.stack([x, y, np.ones_like(x)], axis=2)
         rhs = -(x * x + y * y)
-        lhs = np.einsum("nki,nkj->nij", design * w[..., None], design) + np.eye(3) * 1e-12
-        vec = np.einsum("nki,nk->ni", design * w[..., None], rhs)
+        weighted = np.swapaxes(design * w[..., None], 1, 2)     # (N, 3, K)
+        lhs = weighted @ design + np.eye(3) * 1e-12
+        vec = (weighted @ rhs[..., None])[..., 0]
         sol = np.linalg.solve(lhs, vec[..., None])[..., 0]
         cx, cy = -sol[:, 0] / 2, -sol[:, 1] / 2
         r2 = cx * cx + cy * cy - sol[:, 2]

@@ -23,9 +23,7 @@ from holevision.runtime.holes.edges import probability_outline_points, radial_ed
 from holevision.runtime.holes.ellipse_fit import EllipseFit, fit_circles_robust, fit_ellipses_robust
 from holevision.runtime.holes.instances import find_instances
 
-RAYS_SMALL = 64      # rays per hole below LARGE_RADIUS_PX
-RAYS_LARGE = 128
-LARGE_RADIUS_PX = 24.0
+RAYS = 128           # rays per hole (one batch for all holes: fewer calls beat fewer rays)
 # The image-edge fit is used when it lies this close to the model's outline (center shift and
 # diameter difference: the larger of an absolute and a relative bound); otherwise the outline stands.
 EDGE_SHIFT_PX, EDGE_SHIFT_FRACTION = 0.2, 0.005
@@ -67,7 +65,7 @@ def ellipse_radius(axes: np.ndarray, angles_deg: np.ndarray, directions: np.ndar
     return 1.0 / np.sqrt((np.cos(phi) / a) ** 2 + (np.sin(phi) / b) ** 2)
 
 
-def _fit_group(image, prob, threshold, labels, own_labels, centers, axes, angles, on_border, rays: int):
+def _measure(image, prob, threshold, labels, own_labels, centers, axes, angles, on_border, rays: int):
     """Outline from the model's probability, then the image edge around it; both fits returned."""
     directions = ray_angles(rays)
     radius = np.sqrt(axes[:, 0] * axes[:, 1]) / 2
@@ -139,35 +137,26 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
     if refine:
         own_labels = np.arange(1, n + 1)
         radius = np.sqrt(axes[:, 0] * axes[:, 1]) / 2
-        large = radius >= LARGE_RADIUS_PX
-        for group, rays in ((~large, RAYS_SMALL), (large, RAYS_LARGE)):
-            if not group.any():
-                continue
-            outline, fit = _fit_group(image, prob, threshold, instances.labels, own_labels[group], centers[group],
-                                      axes[group], angles[group], on_border[group], rays)
-            index = np.flatnonzero(group)
-            # The model's subpixel outline replaces the mask moments where it is plausible...
-            mask_radius = radius[group]
-            plausible = _agrees(outline, centers[group], axes[group], shift_px=0.5 * mask_radius + 2.0,
-                                radius_ratio=(0.5, 1.6))
-            centers[index[plausible]] = outline.centers[plausible]
-            axes[index[plausible]] = outline.axes[plausible]
-            angles[index[plausible]] = outline.angles[plausible]
-            residual[index[plausible]] = outline.residual[plausible]
-            if fit is None:
-                continue
+        outline, fit = _measure(image, prob, threshold, instances.labels, own_labels, centers, axes, angles,
+                                  on_border, RAYS)
+        # The model's subpixel outline replaces the mask moments where it is plausible...
+        plausible = _agrees(outline, centers, axes, shift_px=0.5 * radius + 2.0, radius_ratio=(0.5, 1.6))
+        centers[plausible] = outline.centers[plausible]
+        axes[plausible] = outline.axes[plausible]
+        angles[plausible] = outline.angles[plausible]
+        residual[plausible] = outline.residual[plausible]
+        if fit is not None:
             # ...and the image edge replaces the outline where the two agree: the edge measures the
             # hole, the model says which edge is the hole's (not a chamfer, thread or drawing line).
-            diameter = np.sqrt(np.abs(axes[index, 0] * axes[index, 1]))
-            sharp = plausible & _agrees(fit, centers[index], axes[index],
+            diameter = np.sqrt(np.abs(axes[:, 0] * axes[:, 1]))
+            sharp = plausible & _agrees(fit, centers, axes,
                                         shift_px=np.maximum(EDGE_SHIFT_PX, EDGE_SHIFT_FRACTION * diameter),
                                         diameter_px=np.maximum(EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION * diameter))
-            chosen = index[sharp]
-            centers[chosen] = fit.centers[sharp]
-            axes[chosen] = fit.axes[sharp]
-            angles[chosen] = fit.angles[sharp]
-            residual[chosen] = fit.residual[sharp]
-            refined[chosen] = True
+            centers[sharp] = fit.centers[sharp]
+            axes[sharp] = fit.axes[sharp]
+            angles[sharp] = fit.angles[sharp]
+            residual[sharp] = fit.residual[sharp]
+            refined[sharp] = True
         # A fitted outline that leaves the image also means the hole is cut by the border.
         half_major = axes[:, 0] / 2
         on_border |= ((centers[:, 0] - half_major < -0.5) | (centers[:, 1] - half_major < -0.5)
