@@ -19,10 +19,10 @@ TRAIN_COUNT=${TRAIN_COUNT:-2000}
 UNLABELED_COUNT=${UNLABELED_COUNT:-2000}
 VAL_COUNT=${VAL_COUNT:-40}
 TEST_COUNT=${TEST_COUNT:-300}
-TEACHER_EPOCHS=${TEACHER_EPOCHS:-4}
-TEACHER_STEPS=${TEACHER_STEPS:-125}   # batches per epoch: 4 x 125 x 8 = 4000 views = 2 passes over 2000 images
+TEACHER_EPOCHS=${TEACHER_EPOCHS:-3}
+TEACHER_STEPS=${TEACHER_STEPS:-100}   # batches per epoch: 3 x 100 x 8 = 2400 views = 1.2 passes over 2000 images
 STUDENT_EPOCHS=${STUDENT_EPOCHS:-3}
-STUDENT_STEPS=${STUDENT_STEPS:-125}   # 3 x 125 x 8 = 3000 views = 1.5 passes over 2000 unlabeled images
+STUDENT_STEPS=${STUDENT_STEPS:-84}    # 3 x 84 x 8 = 2016 views = one pass over 2000 unlabeled images
 DATA=$RUNS/data
 
 mkdir -p "$RUNS"
