@@ -76,14 +76,16 @@ def read_coco(json_path: str | Path) -> Dataset:
     if not isinstance(annotations, list):
         raise DatasetError(f"{name}: annotations: expected a list")
     categories: dict[int, str] = {}
+    supercategories = set()
     for k, cat in enumerate(data["categories"]):
         if not isinstance(cat, dict) or "id" not in cat or "name" not in cat:
             raise DatasetError(f"{name}: categories[{k}]: needs 'id' and 'name'")
         categories[int(cat["id"])] = str(cat["name"])
+        if cat.get("supercategory") not in (None, "", "none", cat["name"]):
+            supercategories.add(str(cat["supercategory"]))
     used = {a.get("category_id") for a in annotations if isinstance(a, dict)}
-    # Roboflow adds a super-category entry (id 0) that no annotation uses; keep classes that are used
-    # or that are the only ones.
-    classes = [n for i, n in sorted(categories.items()) if i in used or not used]
+    # Roboflow adds an entry for the super-category itself (id 0) that no annotation uses: not a class.
+    classes = [n for i, n in sorted(categories.items()) if i in used or n not in supercategories]
     problems: list[str] = []
     samples: dict[int, Sample] = {}
     for k, img in enumerate(data["images"]):

@@ -210,3 +210,18 @@ def test_mask_folder_instance_and_class_masks(tmp_path):
 def test_unknown_folder_is_a_clear_error(tmp_path):
     with pytest.raises(DatasetError, match="no dataset found"):
         load_dataset(tmp_path)
+
+
+def test_roboflow_coco_layout_and_supercategory_entry(tmp_path):
+    split = tmp_path / "train"
+    _image(split / "p1.jpg")
+    _coco(split, name="_annotations.coco.json",
+          images=[{"id": 0, "file_name": "p1.jpg", "width": 64, "height": 48}],
+          categories=[{"id": 0, "name": "holes", "supercategory": "none"},
+                      {"id": 1, "name": "hole", "supercategory": "holes"},
+                      {"id": 2, "name": "burr", "supercategory": "holes"}],
+          annotations=[{"id": 0, "image_id": 0, "category_id": 1, "iscrowd": 0,
+                        "segmentation": [[10, 10, 20, 10, 20, 20, 10, 20]], "bbox": [10, 10, 10, 10], "area": 100}])
+    ds = load_dataset(split)
+    assert ds.classes == ["hole", "burr"] and ds.samples[0].image_path == split / "p1.jpg"
+    assert check_dataset(split).problems == []
