@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-HOLE_KINDS = ("through", "blind", "threaded", "countersunk", "chamfered", "cad")
+HOLE_KINDS = ("through", "blind", "threaded", "countersunk", "chamfered", "cad", "plain")  # plain: render_holes(style="plain")
 
 
 @dataclass
