@@ -27,7 +27,7 @@ RAYS = 128           # rays per hole (one batch for all holes: fewer calls beat 
 # The image-edge fit is used when it lies this close to the model's outline (center shift and
 # diameter difference: the larger of an absolute and a relative bound); otherwise the outline stands.
 EDGE_SHIFT_PX, EDGE_SHIFT_FRACTION = 0.2, 0.005
-EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION = 0.4, 0.01
+EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION = 1.0, 0.01
 
 
 class HoleExtractionError(ValueError):

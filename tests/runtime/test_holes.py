@@ -199,3 +199,22 @@ def test_robust_ellipse_fit_ignores_outliers():
     assert abs(fit.angles[0] - 30.0) < 0.2
     circle = fit_circles_robust(points[1:, :30], valid[1:, :30])  # a 135-degree arc only
     assert np.allclose(circle.centers[0], truth[1][0], atol=0.05) and abs(circle.axes[0, 0] - 12.0) < 0.1
+
+
+def test_a_coarse_model_mask_is_sharpened_by_the_image_edge():
+    """A stride-4 decoder's probability is soft and ~0.2 px small; the edge fit recovers the hole."""
+    centers_err, diameters_err, outline_err = [], [], []
+    for seed in range(3):
+        centers, diameters = random_hole_layout((640, 480), 8, seed=seed, diameter_range=(10.0, 120.0))
+        scene = render_holes((640, 480), centers, diameters, seed=seed)
+        small = cv2.resize(scene.coverage, (160, 120), interpolation=cv2.INTER_AREA)
+        probability = cv2.resize(small, (640, 480), interpolation=cv2.INTER_LINEAR)
+        holes = extract_holes(probability, scene.image)
+        outline_only = extract_holes(probability, None)
+        for center, diameter in zip(centers, diameters):
+            k = _nearest(holes, center)
+            centers_err.append(np.linalg.norm(holes.centers[k] - center))
+            diameters_err.append(holes.diameters_px[k] - diameter)
+            outline_err.append(outline_only.diameters_px[_nearest(outline_only, center)] - diameter)
+    assert _rms(centers_err) <= 0.05 and _rms(diameters_err) <= 0.1
+    assert _rms(outline_err) > 2 * _rms(diameters_err), "the edge fit, not the coarse outline, measured them"
