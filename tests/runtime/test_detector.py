@@ -79,3 +79,12 @@ def test_tampered_missing_and_wrong_bundles_are_refused(make_bundle, tmp_path):
         update={"classes": ["background", "thread"]})}))
     with pytest.raises(BundleError, match="no 'hole' class"):
         Detector(folder)
+
+
+def test_a_batched_model_gives_the_same_holes(make_bundle):
+    scene = render_holes((300, 200), [[80.4, 90.2], [220.7, 60.3], [150.0, 160.9]], [20.0, 26.0, 18.0], seed=6,
+                         color=True)
+    single = Detector(make_bundle(height=96, width=96, batch=1, overlap_px=24)).detect(scene.image).holes
+    batched = Detector(make_bundle(height=96, width=96, batch=3, overlap_px=24)).detect(scene.image).holes
+    assert len(single) == len(batched) == 3
+    assert np.allclose(single.centers, batched.centers, atol=1e-4)
