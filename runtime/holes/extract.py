@@ -88,6 +88,24 @@ def _measure(image, prob, threshold, labels, own_labels, centers, axes, angles, 
     return outline, _fit(edges.points, edges.valid, on_border)
 
 
+def _not_nested(holes: Holes) -> np.ndarray:
+    """False for a hole whose center lies well inside a larger hole: a fragment of the same hole.
+
+    A model may mark a hole twice, as a ring (the chamfer or wall) and as the disc inside it, or break
+    one hole into pieces around a glare; touching holes, split on purpose, are a radius or more apart.
+    """
+    n = len(holes)
+    keep = np.ones(n, dtype=bool)
+    if n < 2:
+        return keep
+    radius = holes.diameters_px / 2
+    distance = np.linalg.norm(holes.centers[:, None, :] - holes.centers[None, :, :], axis=2)
+    # inside[i, j]: hole i's center is within half of the larger hole j's radius
+    inside = (distance < 0.5 * radius[None, :]) & (radius[None, :] > radius[:, None])
+    keep &= ~inside.any(axis=1)
+    return keep
+
+
 def _agrees(fit: EllipseFit, centers, axes, *, shift_px, radius_ratio=None, diameter_px=None) -> np.ndarray:
     """Holes whose fit is valid and close to a reference ellipse (centers, axes)."""
     shift = np.linalg.norm(fit.centers - centers, axis=1)
@@ -164,6 +182,7 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
 
     holes = Holes(centers=centers, axes=axes, angles=angles, scores=instances.scores,
                   fit_residual=residual, on_border=on_border, refined=refined)
+    holes = holes[_not_nested(holes)]
     if min_diameter_px > 0:
         holes = holes[holes.diameters_px >= min_diameter_px]
     return holes.numbered()

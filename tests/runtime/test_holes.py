@@ -218,3 +218,13 @@ def test_a_coarse_model_mask_is_sharpened_by_the_image_edge():
             outline_err.append(outline_only.diameters_px[_nearest(outline_only, center)] - diameter)
     assert _rms(centers_err) <= 0.05 and _rms(diameters_err) <= 0.1
     assert _rms(outline_err) > 2 * _rms(diameters_err), "the edge fit, not the coarse outline, measured them"
+
+
+def test_a_hole_marked_twice_as_ring_and_disc_is_reported_once():
+    scene = render_holes((160, 120), [[80.2, 60.4]], [40.0], seed=2)
+    yy, xx = np.mgrid[0:120, 0:160]
+    r = np.hypot(xx - 80.2, yy - 60.4)
+    probability = np.where((r < 9) | ((r > 12) & (r < 20)), 0.95, 0.05).astype(np.float32)
+    holes = extract_holes(probability, scene.image)
+    assert len(holes) == 1
+    assert abs(holes.diameters_px[0] - 40.0) < 0.3
