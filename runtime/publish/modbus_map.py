@@ -117,7 +117,7 @@ REGISTER_TABLE: tuple[RegisterField, ...] = (
     RegisterField(OUT_OF_TOLERANCE_COUNT, "out_of_tolerance_count", "uint16", "R", "found, but position/diameter out of tolerance"),
     RegisterField(EXTRA_COUNT, "extra_count", "uint16", "R", "holes found that the recipe does not expect"),
     RegisterField(FAILING_HOLES, "failing_holes", "uint16x4", "R",
-                  "64-bit mask of failing recipe holes: bit k = recipe hole k+1; bits 0-15 in the first register"),
+                  "64-bit mask of failing recipe holes: bit k = the (k+1)-th recipe hole in id order; bits 0-15 in the first register"),
     RegisterField(PROCESSING_MS, "processing_ms", "uint16", "R", "capture to result, ms (saturates at 65535)"),
     RegisterField(RESULT_SEQUENCE_HIGH, "result_sequence_high", "uint16", "R", "frame sequence, upper 16 bits"),
     RegisterField(REASON_BITS, "reason_bits", "bits", "R",
