@@ -17,7 +17,8 @@ is used for that frame's geometry.
 
 The detector, geometry and inspector are duck-typed so tests can inject them:
 ``detector.detect(image) -> obj with .holes (Holes) and .timings (stage -> s)``,
-``geometry(holes, T_base_flange or None) -> Holes``, ``inspector(holes) -> dict | None``.
+``geometry(holes, T_base_flange or None) -> Holes``, ``inspector(holes, frame_size) -> dict | None``
+(frame_size = (width, height) px, so a part partly out of view is judged NONE, not NG).
 """
 
 from __future__ import annotations
@@ -433,7 +434,7 @@ class Pipeline:
                 timings["geometry"] = (time.perf_counter() - t) * 1000.0
             if self.inspector is not None:
                 t = time.perf_counter()
-                report = self.inspector(holes)
+                report = self.inspector(holes, (frame.image.shape[1], frame.image.shape[0]))
                 timings["inspect"] = (time.perf_counter() - t) * 1000.0
                 if report is not None:
                     inspection, statuses = report if isinstance(report, tuple) else (report, None)

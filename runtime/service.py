@@ -141,13 +141,13 @@ def build_service(config, *, detector=None, config_path: str = "config", on_resu
 
         library = RecipeLibrary.from_config(config.inspect)
 
-        def inspector(holes):
+        def inspector(holes, frame_size=None):
             if modbus_bank is not None:        # the PLC selects the recipe by number (0 = no inspection)
                 _select_recipe_from_plc(library, modbus_bank.recipe_select())
             recipe = library.active
             if recipe is None:
                 return None
-            inspection = inspect_holes(recipe, holes)
+            inspection = inspect_holes(recipe, holes, frame_size=frame_size)
             return inspection.to_dict(), overlay_statuses(inspection, holes)
 
     journal = Journal(config.journal.state_dir, config.journal.keep_results, config.journal.keep_days,
