@@ -28,6 +28,9 @@ RAYS = 128           # rays per hole (one batch for all holes: fewer calls beat 
 # diameter difference: the larger of an absolute and a relative bound); otherwise the outline stands.
 EDGE_SHIFT_PX, EDGE_SHIFT_FRACTION = 0.2, 0.005
 EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION = 1.0, 0.01
+# ...or up to CRISP_SHIFT_PX away when its points sit on the fitted ellipse within CRISP_RESIDUAL_PX RMS
+# (a clean machined edge; a coarse model's outline can be 0.2-0.4 px off).
+CRISP_SHIFT_PX, CRISP_RESIDUAL_PX = 0.5, 0.05
 
 
 class HoleExtractionError(ValueError):
@@ -167,9 +170,14 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
             # ...and the image edge replaces the outline where the two agree: the edge measures the
             # hole, the model says which edge is the hole's (not a chamfer, thread or drawing line).
             diameter = np.sqrt(np.abs(axes[:, 0] * axes[:, 1]))
-            sharp = plausible & _agrees(fit, centers, axes,
-                                        shift_px=np.maximum(EDGE_SHIFT_PX, EDGE_SHIFT_FRACTION * diameter),
-                                        diameter_px=np.maximum(EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION * diameter))
+            limit_d = np.maximum(EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION * diameter)
+            close = _agrees(fit, centers, axes, shift_px=np.maximum(EDGE_SHIFT_PX, EDGE_SHIFT_FRACTION * diameter),
+                            diameter_px=limit_d)
+            # A crisp edge (points on a perfect ellipse) is trusted a little further from a coarse outline.
+            crisp = (fit.residual <= CRISP_RESIDUAL_PX) & _agrees(
+                fit, centers, axes, shift_px=np.maximum(CRISP_SHIFT_PX, EDGE_SHIFT_FRACTION * diameter),
+                diameter_px=limit_d)
+            sharp = plausible & (close | crisp)
             centers[sharp] = fit.centers[sharp]
             axes[sharp] = fit.axes[sharp]
             angles[sharp] = fit.angles[sharp]

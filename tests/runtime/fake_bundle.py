@@ -20,8 +20,12 @@ PROBABILITIES = "probabilities"
 
 
 def build_dark_pixel_onnx(height: int, width: int, *, batch: int = 1, mid_grey: float = 117.5,
-                          softness: float = 8.0):
-    """The ONNX ModelProto of the dark-pixel rule for a fixed (batch, height, width, 3) uint8 input."""
+                          softness: float = 8.0, stride: int = 1):
+    """The ONNX ModelProto of the dark-pixel rule for a fixed (batch, height, width, 3) uint8 input.
+
+    ``stride`` > 1 averages the probabilities over stride x stride blocks, like a decoder that stops at
+    stride 2 or 4: the output is (batch, 2, height / stride, width / stride).
+    """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -37,12 +41,15 @@ def build_dark_pixel_onnx(height: int, width: int, *, batch: int = 1, mid_grey: 
         helper.make_node("Add", ["scaled", "offset"], ["logit"]),
         helper.make_node("Sigmoid", ["logit"], ["p_hole"]),
         helper.make_node("Sub", ["one", "p_hole"], ["p_background"]),
-        helper.make_node("Concat", ["p_background", "p_hole"], [PROBABILITIES], axis=1),
+        helper.make_node("Concat", ["p_background", "p_hole"], ["full" if stride > 1 else PROBABILITIES], axis=1),
     ]
+    if stride > 1:
+        nodes.append(helper.make_node("AveragePool", ["full"], [PROBABILITIES], kernel_shape=[stride, stride],
+                                      strides=[stride, stride]))
     graph = helper.make_graph(
         nodes, "dark_pixel_holes",
         [helper.make_tensor_value_info("image", TensorProto.UINT8, [batch, height, width, 3])],
-        [helper.make_tensor_value_info(PROBABILITIES, TensorProto.FLOAT, [batch, 2, height, width])],
+        [helper.make_tensor_value_info(PROBABILITIES, TensorProto.FLOAT, [batch, 2, height // stride, width // stride])],
         initializer=[weights, scale, offset, one],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="holevision-tests")
@@ -53,13 +60,14 @@ def build_dark_pixel_onnx(height: int, width: int, *, batch: int = 1, mid_grey: 
 
 def make_fake_bundle(folder: str | Path, *, height: int = 128, width: int = 128, batch: int = 1,
                      overlap_px: int = 32, mid_grey: float = 117.5, softness: float = 8.0,
-                     threshold: float = 0.5, min_area_px: float = 6.0, name: str = "fake-dark-pixels") -> Path:
+                     threshold: float = 0.5, min_area_px: float = 6.0, name: str = "fake-dark-pixels",
+                     stride: int = 1) -> Path:
     """Write a complete, verifiable bundle (model.onnx + manifest.json with sha256s) into ``folder``."""
     import onnx
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    onnx.save(build_dark_pixel_onnx(height, width, batch=batch, mid_grey=mid_grey, softness=softness),
+    onnx.save(build_dark_pixel_onnx(height, width, batch=batch, mid_grey=mid_grey, softness=softness, stride=stride),
               str(folder / "model.onnx"))
     manifest = Manifest(
         name=name,
@@ -68,7 +76,8 @@ def make_fake_bundle(folder: str | Path, *, height: int = 128, width: int = 128,
         parameters=0,
         gflops=0.0,
         input=InputSpec(height=height, width=width, batch=batch, mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0]),
-        outputs=OutputSpec(names=[PROBABILITIES], probabilities=PROBABILITIES, classes=["background", "hole"]),
+        outputs=OutputSpec(names=[PROBABILITIES], probabilities=PROBABILITIES, classes=["background", "hole"],
+                           stride=stride),
         postprocess=PostprocessSpec(threshold=threshold, min_area_px=min_area_px),
         tiling=TilingSpec(tile_height=height, tile_width=width, overlap_px=overlap_px),
         metrics={},

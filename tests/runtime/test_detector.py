@@ -88,3 +88,13 @@ def test_a_batched_model_gives_the_same_holes(make_bundle):
     batched = Detector(make_bundle(height=96, width=96, batch=3, overlap_px=24)).detect(scene.image).holes
     assert len(single) == len(batched) == 3
     assert np.allclose(single.centers, batched.centers, atol=1e-4)
+
+
+def test_a_model_with_stride_4_output_is_upsampled_and_the_edge_fit_restores_precision(make_bundle):
+    centers = np.array([[90.3, 70.8], [200.6, 120.1]])
+    diameters = np.array([18.0, 33.0])
+    scene = render_holes((300, 200), centers, diameters, seed=9, color=True)
+    detection = Detector(make_bundle(height=128, width=128, overlap_px=32, stride=4)).detect(scene.image)
+    assert detection.probability.shape == (200, 300)
+    _check(detection.holes, centers, diameters)
+    assert detection.holes.refined.all()
