@@ -137,7 +137,8 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
 
     prob_hole: (H, W) float hole probability in [0, 1], in the image's original pixels.
     image_bgr: the full-resolution frame ((H, W, 3) BGR or (H, W) grey) for the subpixel edge fit;
-    None measures from the mask alone (``refined`` stays False).
+    None measures the model's outline alone (``refined`` stays False).
+    refine: False keeps the mask's moment ellipse (fastest, least precise).
     Returns `Holes` numbered left-to-right, top-to-bottom; holes cut by the image border are kept and
     flagged ``on_border`` (their circle is fitted to the visible arc only).
     """
