@@ -21,7 +21,7 @@ import numpy as np
 from holevision.runtime.detections import Holes
 from holevision.runtime.holes.edges import probability_outline_points, radial_edge_points, ray_angles
 from holevision.runtime.holes.ellipse_fit import EllipseFit, fit_circles_robust, fit_ellipses_robust
-from holevision.runtime.holes.instances import find_instances
+from holevision.runtime.holes.instances import MIN_ASPECT, find_instances
 
 RAYS = 128           # rays per hole (one batch for all holes: fewer calls beat fewer rays)
 # The image-edge fit is used when it lies this close to the model's outline (center shift and
@@ -31,6 +31,8 @@ EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION = 1.0, 0.01
 # ...or up to CRISP_SHIFT_PX away when its points sit on the fitted ellipse within CRISP_RESIDUAL_PX RMS
 # (a clean machined edge; a coarse model's outline can be 0.2-0.4 px off).
 CRISP_SHIFT_PX, CRISP_RESIDUAL_PX = 0.5, 0.05
+# Hysteresis: regions above LOW_THRESHOLD_FRACTION x threshold that reach the threshold are one hole.
+LOW_THRESHOLD_FRACTION = 0.6
 
 
 class HoleExtractionError(ValueError):
@@ -132,18 +134,22 @@ def _fit(points, valid, on_border) -> EllipseFit:
 
 
 def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *, threshold: float = 0.5,
-                  min_area_px: float = 6.0, refine: bool = True, min_diameter_px: float = 0.0) -> Holes:
+                  min_area_px: float = 6.0, refine: bool = True, min_diameter_px: float = 0.0,
+                  shape_filter: bool = True) -> Holes:
     """Find and measure holes.
 
     prob_hole: (H, W) float hole probability in [0, 1], in the image's original pixels.
     image_bgr: the full-resolution frame ((H, W, 3) BGR or (H, W) grey) for the subpixel edge fit;
     None measures the model's outline alone (``refined`` stays False).
     refine: False keeps the mask's moment ellipse (fastest, least precise).
+    shape_filter: join a hole marked as a broken ring (hysteresis down to 0.6 x threshold) and drop
+    regions that cannot be holes (thin streaks, arcs; see instances.MIN_ASPECT, MIN_SOLIDITY).
     Returns `Holes` numbered left-to-right, top-to-bottom; holes cut by the image border are kept and
     flagged ``on_border`` (their circle is fitted to the visible arc only).
     """
     prob, image = _check_inputs(prob_hole, image_bgr, threshold)
-    instances = find_instances(prob, threshold=threshold, min_area_px=min_area_px)
+    instances = find_instances(prob, threshold=threshold, min_area_px=min_area_px, shape_filter=shape_filter,
+                               low_threshold=LOW_THRESHOLD_FRACTION * threshold if shape_filter else None)
     n = len(instances)
     if n == 0:
         return Holes.empty()
@@ -157,7 +163,7 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
     refined = np.zeros(n, dtype=bool)
 
     if refine:
-        own_labels = np.arange(1, n + 1)
+        own_labels = instances.label_ids
         radius = np.sqrt(axes[:, 0] * axes[:, 1]) / 2
         outline, fit = _measure(image, prob, threshold, instances.labels, own_labels, centers, axes, angles,
                                   on_border, RAYS)
@@ -192,6 +198,9 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
     holes = Holes(centers=centers, axes=axes, angles=angles, scores=instances.scores,
                   fit_residual=residual, on_border=on_border, refined=refined)
     holes = holes[_not_nested(holes)]
+    if shape_filter:
+        # The measured outline too must be hole-like (a sliver can hide in a plausible blob).
+        holes = holes[holes.on_border | (holes.circularity >= MIN_ASPECT)]
     if min_diameter_px > 0:
         holes = holes[holes.diameters_px >= min_diameter_px]
     return holes.numbered()

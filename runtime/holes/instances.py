@@ -14,6 +14,11 @@ import numpy as np
 # (two touching discs have solidity ~0.89; a rasterised disc ~0.95-1.0). A disc still needs two
 # distance-transform peaks to be split, so a low-solidity single hole is not cut in two.
 SPLIT_SOLIDITY = 0.95
+# Shape plausibility: a hole's mask is a filled ellipse (or a ring around one). Regions thinner than
+# MIN_ASPECT (minor / major; 0.35 is a circle seen 70 degrees off-axis) or less solid than MIN_SOLIDITY
+# (outer contour area / convex hull area: arcs, streaks along part edges) are not holes.
+MIN_ASPECT = 0.35
+MIN_SOLIDITY = 0.75
 # Frames at least this large are labelled coarse-to-fine (see _components).
 COARSE_MIN_PIXELS = 512 * 512
 COARSE_FACTOR = 4
@@ -25,60 +30,129 @@ SPLIT_PEAK_FRACTION = 0.6
 class Instances:
     """Hole instances found in a probability map, one row per instance (label i+1 in ``labels``)."""
 
-    labels: np.ndarray        # (H, W) int32 label map, 0 = background, i + 1 = instance i
+    labels: np.ndarray        # (H, W) int32 label map, 0 = background
+    label_ids: np.ndarray     # (N,) each instance's value in ``labels``
     centroids: np.ndarray     # (N, 2) mask centroid (u, v), px
     areas: np.ndarray         # (N,) mask area, px
     boxes: np.ndarray         # (N, 4) x, y, w, h of the instance's bounding box
     scores: np.ndarray        # (N,) mean hole probability inside the instance
     mask_axes: np.ndarray     # (N, 2) full axes (major, minor) of the ellipse with the mask's second moments, px
     mask_angles: np.ndarray   # (N,) its major-axis angle, degrees from +u toward +v
+    solidity: np.ndarray      # (N,) area inside the outer contour / area of its convex hull (1 = convex)
 
     def __len__(self) -> int:
         return len(self.areas)
 
+    def select(self, keep: np.ndarray) -> "Instances":
+        """The instances where ``keep`` is True (``labels`` still shows the dropped ones' pixels)."""
+        keep = np.asarray(keep, dtype=bool)
+        return Instances(labels=self.labels, label_ids=self.label_ids[keep], centroids=self.centroids[keep],
+                         areas=self.areas[keep],
+                         boxes=self.boxes[keep], scores=self.scores[keep], mask_axes=self.mask_axes[keep],
+                         mask_angles=self.mask_angles[keep], solidity=self.solidity[keep])
+
 
 def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px: float = 6.0,
-                   split_touching: bool = True) -> Instances:
-    """Threshold ``prob_hole`` (H, W) and return one instance per hole; touching holes are split.
+                   split_touching: bool = True, low_threshold: float | None = None,
+                   shape_filter: bool = False) -> Instances:
+    """Threshold ``prob_hole`` (H, W) and return one instance per hole.
 
-    Touching holes are split at distance-transform peaks (nearest-seed assignment) on the components whose shape
-    is not convex enough to be one hole (solidity below ``SPLIT_SOLIDITY``).
+    Hysteresis: regions above ``low_threshold`` that reach ``threshold`` somewhere are one instance,
+    so a hole the model marks as a broken ring (a thin drawn circle, a chamfer) is not several
+    fragments. With ``shape_filter``, a region that cannot be a hole (thinner than MIN_ASPECT, less
+    solid than MIN_SOLIDITY: a streak along a part's edge, an arc) falls back to its parts above
+    ``threshold``, and those that cannot be holes either are dropped. Touching holes are split at
+    distance-transform peaks (nearest-seed assignment) when the shape is not convex enough to be one.
     """
-    mask = np.ascontiguousarray(prob_hole >= threshold).view(np.uint8)
+    height, width = prob_hole.shape
+    strict = np.ascontiguousarray(prob_hole >= threshold).view(np.uint8)
+    grow = strict if low_threshold is None or low_threshold >= threshold else \
+        np.ascontiguousarray(prob_hole >= low_threshold).view(np.uint8)
     labels = np.zeros(prob_hole.shape, dtype=np.int32)
-    centroids, areas, boxes, scores, moments = [], [], [], [], []
-    for x, y, crop_mask in _components(mask, min_area_px):
-        w, h = crop_mask.shape[1], crop_mask.shape[0]
-        parts = [crop_mask]
-        if split_touching and crop_mask.sum() >= 4 * max(min_area_px, 6.0):
-            parts = _split_touching(crop_mask)
-        crop_prob = prob_hole[y:y + h, x:x + w]
-        crop_labels = labels[y:y + h, x:x + w]
-        for part in parts:
-            part_u8 = part.view(np.uint8)
-            m = cv2.moments(part_u8, binaryImage=True)
-            part_area = m["m00"]
-            if part_area < min_area_px or part_area <= 0:
-                continue
-            centroids.append((m["m10"] / part_area + x, m["m01"] / part_area + y))
-            areas.append(part_area)
-            bx, by, bw, bh = cv2.boundingRect(part_u8)
-            boxes.append((bx + x, by + y, bw, bh))
-            scores.append(cv2.mean(crop_prob, mask=part_u8)[0])
-            # + 1/12: each pixel is a unit square, not a point.
-            moments.append((m["mu20"] / part_area + 1 / 12, m["mu11"] / part_area, m["mu02"] / part_area + 1 / 12))
-            crop_labels[part] = len(areas)
+    centroids, areas, boxes, scores, moments, solidity = [], [], [], [], [], []
+    for x, y, region in _components(grow, min_area_px):
+        h, w = region.shape
+        core = strict[y:y + h, x:x + w].view(bool) & region
+        if not core.any():
+            continue  # never reaches the threshold
+        touches_border = x <= 0 or y <= 0 or x + w >= width or y + h >= height
+        candidates = [(0, 0, region)]
+        if shape_filter and not _plausible(region, touches_border):
+            candidates = []
+            if grow is not strict:
+                count, sub = cv2.connectedComponents(core.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+                for k in range(1, count):
+                    piece = sub == k
+                    bx, by, bw, bh = cv2.boundingRect(piece.view(np.uint8))
+                    piece = piece[by:by + bh, bx:bx + bw]
+                    at_border = touches_border and (x + bx <= 0 or y + by <= 0 or x + bx + bw >= width
+                                                    or y + by + bh >= height)
+                    if piece.sum() >= min_area_px and _plausible(piece, at_border):
+                        candidates.append((bx, by, piece))
+        for cx, cy, candidate in candidates:
+            ox, oy = x + cx, y + cy
+            ch, cw = candidate.shape
+            parts = [candidate]
+            if split_touching and candidate.sum() >= 4 * max(min_area_px, 6.0):
+                parts = _split_touching(candidate)
+            crop_prob = prob_hole[oy:oy + ch, ox:ox + cw]
+            crop_labels = labels[oy:oy + ch, ox:ox + cw]
+            for part in parts:
+                part_u8 = part.view(np.uint8)
+                m = cv2.moments(part_u8, binaryImage=True)
+                part_area = m["m00"]
+                if part_area < min_area_px or part_area <= 0:
+                    continue
+                centroids.append((m["m10"] / part_area + ox, m["m01"] / part_area + oy))
+                areas.append(part_area)
+                bx, by, bw, bh = cv2.boundingRect(part_u8)
+                boxes.append((bx + ox, by + oy, bw, bh))
+                scores.append(cv2.mean(crop_prob, mask=part_u8)[0])
+                # + 1/12: each pixel is a unit square, not a point.
+                moments.append((m["mu20"] / part_area + 1 / 12, m["mu11"] / part_area, m["mu02"] / part_area + 1 / 12))
+                solidity.append(_solidity(part_u8))
+                crop_labels[part] = len(areas)
     n = len(areas)
     mask_axes, mask_angles = _moment_ellipses(np.asarray(moments, dtype=np.float64).reshape(n, 3))
     return Instances(
         labels=labels,
+        label_ids=np.arange(1, n + 1, dtype=np.int32),
         centroids=np.asarray(centroids, dtype=np.float64).reshape(n, 2),
         areas=np.asarray(areas, dtype=np.float64),
         boxes=np.asarray(boxes, dtype=np.int64).reshape(n, 4),
         scores=np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0),
         mask_axes=mask_axes,
         mask_angles=mask_angles,
+        solidity=np.asarray(solidity, dtype=np.float64),
     )
+
+
+def _plausible(mask: np.ndarray, touches_border: bool) -> bool:
+    """Could this region be one hole (or a few touching ones)? Holes cut by the border skip the aspect test."""
+    mask_u8 = mask.view(np.uint8)
+    if _solidity(mask_u8) < MIN_SOLIDITY:
+        return False
+    if touches_border:
+        return True
+    m = cv2.moments(mask_u8, binaryImage=True)
+    if m["m00"] <= 0:
+        return False
+    axes, _ = _moment_ellipses(np.array([[m["mu20"] / m["m00"] + 1 / 12, m["mu11"] / m["m00"],
+                                          m["mu02"] / m["m00"] + 1 / 12]]))
+    return bool(axes[0, 1] >= MIN_ASPECT * axes[0, 0])
+
+
+def _solidity(part_u8: np.ndarray) -> float:
+    """Filled area of the outer contour over its convex hull's area: ~1 for a hole (even one marked
+    only as a ring), low for an arc or a curved streak along a part's edge."""
+    contours, _ = cv2.findContours(part_u8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return 0.0
+    outline = max(contours, key=len)
+    hull = cv2.contourArea(cv2.convexHull(outline))
+    if hull <= 0:
+        return 1.0  # one or two pixels, or a straight line: the aspect test decides
+    return float(min(cv2.contourArea(outline) / hull, 1.0))
 
 
 def _moment_ellipses(moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -228,3 +228,40 @@ def test_a_hole_marked_twice_as_ring_and_disc_is_reported_once():
     holes = extract_holes(probability, scene.image)
     assert len(holes) == 1
     assert abs(holes.diameters_px[0] - 40.0) < 0.3
+
+
+def _ring_probability(shape, center, radius, width=2.0, gaps=()):
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    r = np.hypot(xx - center[0], yy - center[1])
+    angle = np.degrees(np.arctan2(yy - center[1], xx - center[0])) % 360
+    prob = np.where(np.abs(r - radius) <= width / 2, 0.9, 0.02)
+    for start, stop in gaps:
+        prob = np.where((np.abs(r - radius) <= width / 2) & (angle >= start) & (angle < stop), 0.4, prob)
+    return prob.astype(np.float32)
+
+
+def test_a_hole_marked_as_a_broken_ring_is_one_hole():
+    """Drawings show holes as thin circles; a model marks the circle, with weak spots."""
+    center, radius = (90.3, 70.6), 25.0
+    prob = _ring_probability((140, 180), center, radius, gaps=[(10, 30), (100, 115), (200, 230), (300, 310)])
+    holes = extract_holes(prob, None)
+    assert len(holes) == 1
+    assert np.linalg.norm(holes.centers[0] - center) < 0.3
+    assert abs(holes.diameters_px[0] - 2 * radius - 2.0) < 1.0  # the ring's outer edge
+    fragments = extract_holes(prob, None, shape_filter=False)
+    assert len(fragments) == 4, "without hysteresis the ring falls apart"
+
+
+def test_streaks_and_arcs_along_part_edges_are_not_holes():
+    prob = np.full((200, 260), 0.02, np.float32)
+    prob[40:43, 20:220] = 0.9                                       # a straight edge of a part
+    arc = _ring_probability((200, 260), (130.0, 190.0), 90.0, width=3.0)
+    yy, _ = np.mgrid[0:200, 0:260]
+    prob = np.maximum(prob, np.where(yy < 150, arc, 0.02))          # a curved edge
+    scene = render_holes((260, 200), [[200.5, 80.4]], [20.0], seed=3)
+    prob = np.maximum(prob, probability_from_image(scene.image))    # and one real hole
+    prob[80:82, 209:232] = 0.45                                     # a faint bridge from the hole to nowhere
+    holes = extract_holes(prob, scene.image)
+    assert len(holes) == 1
+    assert np.linalg.norm(holes.centers[0] - (200.5, 80.4)) < 0.05
+    assert len(extract_holes(prob, scene.image, shape_filter=False)) > 1
