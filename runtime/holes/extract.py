@@ -94,10 +94,12 @@ def _measure(image, prob, threshold, labels, own_labels, centers, axes, angles, 
 
 
 def _not_nested(holes: Holes) -> np.ndarray:
-    """False for a hole whose center lies well inside a larger hole: a fragment of the same hole.
+    """False for a hole that mostly overlaps a larger one: a second reading of the same hole.
 
     A model may mark a hole twice, as a ring (the chamfer or wall) and as the disc inside it, or break
-    one hole into pieces around a glare; touching holes, split on purpose, are a radius or more apart.
+    one hole into pieces around a glare. A hole is dropped when its center is closer to a larger
+    hole's center than half the sum of their radii; touching holes, split on purpose, are a full sum
+    of radii apart.
     """
     n = len(holes)
     keep = np.ones(n, dtype=bool)
@@ -105,10 +107,10 @@ def _not_nested(holes: Holes) -> np.ndarray:
         return keep
     radius = holes.diameters_px / 2
     distance = np.linalg.norm(holes.centers[:, None, :] - holes.centers[None, :, :], axis=2)
-    # inside[i, j]: hole i's center is within half of the larger hole j's radius
-    inside = (distance < 0.5 * radius[None, :]) & (radius[None, :] > radius[:, None])
-    keep &= ~inside.any(axis=1)
-    return keep
+    index = np.arange(n)
+    larger = (radius[None, :] > radius[:, None]) | ((radius[None, :] == radius[:, None]) & (index[None, :] < index[:, None]))
+    overlapped = (distance < 0.5 * (radius[:, None] + radius[None, :])) & larger
+    return ~overlapped.any(axis=1)
 
 
 def _agrees(fit: EllipseFit, centers, axes, *, shift_px, radius_ratio=None, diameter_px=None) -> np.ndarray:

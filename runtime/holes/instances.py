@@ -92,6 +92,9 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
         for cx, cy, candidate in candidates:
             ox, oy = x + cx, y + cy
             ch, cw = candidate.shape
+            # A hole is solid: fill the gaps a textured or glaring hole (or one marked as a ring)
+            # leaves in the mask, so moments and the split test see the hole's whole area.
+            candidate = _filled(candidate)
             parts = [candidate]
             if split_touching and candidate.sum() >= 4 * max(min_area_px, 6.0):
                 parts = _split_touching(candidate)
@@ -125,6 +128,14 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
         mask_angles=mask_angles,
         solidity=np.asarray(solidity, dtype=np.float64),
     )
+
+
+def _filled(mask: np.ndarray) -> np.ndarray:
+    """The mask with every hole inside its outer contours filled."""
+    contours, _ = cv2.findContours(mask.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros(mask.shape, np.uint8)
+    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
+    return filled.view(bool) | mask
 
 
 def _plausible(mask: np.ndarray, touches_border: bool) -> bool:

@@ -265,3 +265,15 @@ def test_streaks_and_arcs_along_part_edges_are_not_holes():
     assert len(holes) == 1
     assert np.linalg.norm(holes.centers[0] - (200.5, 80.4)) < 0.05
     assert len(extract_holes(prob, scene.image, shape_filter=False)) > 1
+
+
+def test_a_speckled_hole_is_not_split_into_pieces():
+    """Glare or texture leaves gaps in a hole's mask; it is still one hole, not overlapping fragments."""
+    scene = render_holes((200, 200), [[100.4, 99.7]], [80.0], seed=4)
+    probability = probability_from_image(scene.image)
+    rng = np.random.default_rng(0)
+    speckle = cv2.dilate((rng.random((200, 200)) > 0.985).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    probability[speckle] = 0.1
+    holes = extract_holes(probability, scene.image)
+    assert len(holes) == 1
+    assert np.linalg.norm(holes.centers[0] - (100.4, 99.7)) < 0.05
