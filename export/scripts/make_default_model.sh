@@ -43,7 +43,7 @@ synth test "$TEST_COUNT" 404
 if [ ! -f "$RUNS/teacher/metrics.json" ] || ! grep -q "\"epoch\": $TEACHER_EPOCHS," "$RUNS/teacher/metrics.json"; then
   if [ -f "$RUNS/teacher/last.pt" ]; then
     stamp "teacher: resume"
-    "$HV" train --resume "$RUNS/teacher"
+    "$HV" train --resume "$RUNS/teacher" --epochs "$TEACHER_EPOCHS"
   else
     stamp "teacher: dinov3-convnext-tiny, random init, full, crop $CROP"
     "$HV" train --data "$DATA/train" --val "$DATA/val" --model dinov3-convnext-tiny --mode full \
