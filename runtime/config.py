@@ -6,16 +6,13 @@ controls engineer can fix a config without reading Python tracebacks.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from holevision.runtime.settings_files import format_validation_error, parse_toml_or_json, read_text
+
 
 
 class ConfigError(ValueError):
@@ -137,40 +134,19 @@ class Config(_Section):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
 
-def format_validation_error(path: str | Path, error: ValidationError) -> str:
-    """One line per problem: ``FILE: field.path: message (got VALUE)``."""
-    lines = []
-    for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"]
-        if item["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling; `holevision config example` lists every field)"
-        got = item.get("input")
-        suffix = f" (got {got!r})" if got is not None and item["type"] != "extra_forbidden" and not isinstance(got, dict) else ""
-        lines.append(f"{path}: {field}: {message}{suffix}")
-    return "\n".join(lines)
-
-
 def parse_config(data: dict, source: str | Path = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(source, exc)) from None
+        raise ConfigError(format_validation_error(
+            source, exc, unknown_field_hint="check the spelling; `holevision config example` lists every field")) from None
 
 
 def load_config(path: str | Path) -> Config:
     """Read and validate a TOML config; raise ConfigError naming the file and field on any problem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    text = read_text(path, ConfigError)
+    data = parse_toml_or_json(text, path, ConfigError)
     return parse_config(data, path)
 
 

@@ -35,17 +35,14 @@ from __future__ import annotations
 import csv
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from holevision.runtime.settings_files import format_validation_error, parse_toml_or_json, read_text
+
 
 Units = Literal["mm", "px"]
 
@@ -187,6 +184,11 @@ class Recipe(_Strict):
 # ----------------------------------------------------------------------------------------- reading
 
 
+_RECIPE_FIELDS_HINT = ("check the spelling; recipe fields: name, units, description, [defaults], "
+                       "[registration], [extra], [[holes]] id x y diameter position_tol diameter_tol "
+                       "diameter_tol_minus diameter_tol_plus type")
+
+
 def parse_recipe(data: dict, source: str | Path = "<recipe>") -> Recipe:
     """Validate a recipe given as a dict; raise RecipeError naming ``source`` and the field."""
     if not isinstance(data, dict):
@@ -195,44 +197,14 @@ def parse_recipe(data: dict, source: str | Path = "<recipe>") -> Recipe:
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        raise RecipeError(_format_errors(source, exc)) from None
-
-
-def _format_errors(source, error: ValidationError) -> str:
-    """One line per problem: ``FILE: holes.2.diameter: message (got VALUE)``."""
-    lines = []
-    for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "(recipe)"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = ("unknown field (check the spelling; recipe fields: name, units, description, [defaults], "
-                       "[registration], [extra], [[holes]] id x y diameter position_tol diameter_tol "
-                       "diameter_tol_minus diameter_tol_plus type)")
-        got = item.get("input")
-        show = got is not None and item["type"] != "extra_forbidden" and not isinstance(got, (dict, list))
-        lines.append(f"{source}: {field}: {message}" + (f" (got {got!r})" if show else ""))
-    return "\n".join(lines)
+        raise RecipeError(format_validation_error(source, exc, unknown_field_hint=_RECIPE_FIELDS_HINT,
+                                                  top_level="(recipe)")) from None
 
 
 def load_recipe(path: str | Path) -> Recipe:
     """Read a ``.toml`` or ``.json`` recipe; raise RecipeError naming the file and field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecipeError(f"{path}: recipe file not found") from None
-    except OSError as exc:
-        raise RecipeError(f"{path}: cannot read: {exc.strerror}") from None
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise RecipeError(f"{path}: not valid JSON: {exc}") from None
-    else:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise RecipeError(f"{path}: not valid TOML: {exc}") from None
+    data = parse_toml_or_json(read_text(path, RecipeError, "recipe file"), path, RecipeError)
     return parse_recipe(data, path)
 
 
@@ -339,12 +311,7 @@ def recipe_from_cad_csv(path: str | Path, *, name: str | None = None, units: Uni
     ``d``, ``dia`` and ``diameter_mm`` are accepted for the diameter. Errors name the file, row and column.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise RecipeError(f"{path}: hole table not found") from None
-    except OSError as exc:
-        raise RecipeError(f"{path}: cannot read: {exc.strerror}") from None
+    text = read_text(path, RecipeError, "hole table", encoding="utf-8-sig")
     try:
         dialect = csv.Sniffer().sniff(text.splitlines()[0] if text else "", delimiters=",;\t")
     except csv.Error:
