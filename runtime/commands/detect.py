@@ -110,7 +110,7 @@ def format_table(document: dict) -> str:
     if document["holes"]:
         lines.append(f"  {'id':>4} {'u':>10} {'v':>10} {'diameter':>9} {'score':>6}  note")
         for row in document["holes"]:
-            note = ", ".join(n for n, on in (("cut by border", row["on_border"]), ("mask only", not row["refined"])) if on)
+            note = ", ".join(n for n, on in (("cut by border", row["on_border"]), ("model outline", not row["refined"])) if on)
             lines.append(f"  {row['id']:>4} {row['u']:>10.3f} {row['v']:>10.3f} {row['diameter_px']:>9.3f} "
                          f"{row['score']:>6.3f}  {note}")
     return "\n".join(lines)
