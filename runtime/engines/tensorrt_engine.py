@@ -8,21 +8,17 @@ capability 8.9). This module imports without TensorRT; ``find_plan`` says which 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
+from holevision.runtime.bundle import plan_file_name
 from holevision.runtime.engines.base import Engine, EngineError
 
-PLAN_PATTERN = re.compile(r"^model(?:\.(?P<precision>fp16|int8))?\.trt(?P<trt>\d+\.\d+)-sm(?P<sm>\d+)\.plan$")
-
-
 def plan_name(trt_version: str, compute_capability: tuple[int, int], precision: str = "fp32") -> str:
-    """The file name a plan for this TensorRT version and GPU gets inside a bundle."""
-    major_minor = ".".join(trt_version.split(".")[:2])
-    tag = "" if precision == "fp32" else f".{precision}"
-    return f"model{tag}.trt{major_minor}-sm{compute_capability[0]}{compute_capability[1]}.plan"
+    """The file name a plan for this TensorRT version and GPU gets inside a bundle (the bundle
+    contract's `plan_file_name`, which the exporter uses too)."""
+    return plan_file_name(trt_version, compute_capability, precision)
 
 
 def installed_tensorrt_version() -> str | None:
