@@ -5,6 +5,7 @@ Pure computation on numpy arrays; OpenCV does the pixel work.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -148,9 +149,10 @@ def _plausible(mask: np.ndarray, touches_border: bool) -> bool:
     m = cv2.moments(mask_u8, binaryImage=True)
     if m["m00"] <= 0:
         return False
-    axes, _ = _moment_ellipses(np.array([[m["mu20"] / m["m00"] + 1 / 12, m["mu11"] / m["m00"],
-                                          m["mu02"] / m["m00"] + 1 / 12]]))
-    return bool(axes[0, 1] >= MIN_ASPECT * axes[0, 0])
+    xx, xy, yy = m["mu20"] / m["m00"] + 1 / 12, m["mu11"] / m["m00"], m["mu02"] / m["m00"] + 1 / 12
+    root = math.sqrt(((xx - yy) / 2) ** 2 + xy * xy)
+    major, minor = (xx + yy) / 2 + root, max((xx + yy) / 2 - root, 0.0)   # variances along the axes
+    return math.sqrt(minor) >= MIN_ASPECT * math.sqrt(major)
 
 
 def _solidity(part_u8: np.ndarray) -> float:
