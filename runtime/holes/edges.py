@@ -26,6 +26,7 @@ import numpy as np
 
 STEP_PX = 0.5          # sampling step along a ray
 HALF_SAMPLES = 32      # at most this many samples on each side of the expected radius
+OUTLINE_STEP_PX = 1.0  # the probability map is smooth: its threshold crossing needs no finer steps
 CENTROID_HALF_SAMPLES = 6  # the gradient peak's centroid is taken over +-3 px
 # Grey conversion weights for BGR (ITU-R BT.601, as OpenCV's COLOR_BGR2GRAY).
 BGR_TO_GREY = np.array([0.114, 0.587, 0.299], dtype=np.float32)
@@ -172,8 +173,8 @@ def probability_outline_points(prob: np.ndarray, threshold: float, centers: np.n
         return np.zeros((0, k, 2)), np.zeros((0, k), bool)
     height, width = prob.shape
     expected = np.broadcast_to(np.asarray(expected_radii, dtype=np.float64).reshape(n, -1), (n, k))
-    half = min(HALF_SAMPLES, int(np.ceil(float(np.max(half_widths)) / STEP_PX)) + 1)
-    offsets = (np.arange(2 * half + 1) - half) * STEP_PX
+    half = min(HALF_SAMPLES, int(np.ceil(float(np.max(half_widths)) / OUTLINE_STEP_PX)) + 1)
+    offsets = (np.arange(2 * half + 1) - half) * OUTLINE_STEP_PX
     radii = np.maximum(expected[..., None] + offsets, 0.0)
     cos, sin = np.cos(angles), np.sin(angles)
     xs = centers[:, 0, None, None] + radii * cos[None, :, None]
@@ -192,6 +193,6 @@ def probability_outline_points(prob: np.ndarray, threshold: float, centers: np.n
     p1 = np.take_along_axis(p, index[..., None] + 1, axis=2)[..., 0]
     with np.errstate(all="ignore"):
         fraction = np.clip(np.nan_to_num((p0 - threshold) / (p0 - p1)), 0.0, 1.0)
-    r = np.take_along_axis(radii, index[..., None], axis=2)[..., 0] + fraction * STEP_PX
+    r = np.take_along_axis(radii, index[..., None], axis=2)[..., 0] + fraction * OUTLINE_STEP_PX
     points = np.stack([centers[:, 0, None] + r * cos[None, :], centers[:, 1, None] + r * sin[None, :]], axis=2)
     return points, found & (r > 0.5)
