@@ -24,8 +24,11 @@ from holevision.runtime.holes.ellipse_fit import EllipseFit, fit_circles_robust,
 from holevision.runtime.holes.instances import MIN_ASPECT, find_instances
 
 RAYS = 128           # rays per hole (one batch for all holes: fewer calls beat fewer rays)
-# The image-edge fit is used when it lies this close to the model's outline (center shift and
-# diameter difference: the larger of an absolute and a relative bound); otherwise the outline stands.
+# The image-edge fit gives the center when it lies this close to the model's outline, and the size
+# too when the diameters also agree (the larger of an absolute and a relative bound); otherwise the
+# outline stands. A looser center bound helps a weak model (its outline ~1 px off) and hurts a good
+# one (its outline ~0.1 px off, where rendered bore walls pull the edge 0.5 px): 0.2 px favours the
+# good model.
 EDGE_SHIFT_PX, EDGE_SHIFT_FRACTION = 0.2, 0.005
 EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION = 1.0, 0.01
 # ...or up to CRISP_SHIFT_PX away when its points sit on the fitted ellipse within CRISP_RESIDUAL_PX RMS
@@ -179,19 +182,21 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
             # ...and the image edge replaces the outline where the two agree: the edge measures the
             # hole, the model says which edge is the hole's (not a chamfer, thread or drawing line).
             diameter = np.sqrt(np.abs(axes[:, 0] * axes[:, 1]))
-            limit_d = np.maximum(EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION * diameter)
-            close = _agrees(fit, centers, axes, shift_px=np.maximum(EDGE_SHIFT_PX, EDGE_SHIFT_FRACTION * diameter),
-                            diameter_px=limit_d)
-            # A crisp edge (points on a perfect ellipse) is trusted a little further from a coarse outline.
-            crisp = (fit.residual <= CRISP_RESIDUAL_PX) & _agrees(
-                fit, centers, axes, shift_px=np.maximum(CRISP_SHIFT_PX, EDGE_SHIFT_FRACTION * diameter),
-                diameter_px=limit_d)
-            sharp = plausible & (close | crisp)
-            centers[sharp] = fit.centers[sharp]
-            axes[sharp] = fit.axes[sharp]
-            angles[sharp] = fit.angles[sharp]
-            residual[sharp] = fit.residual[sharp]
-            refined[sharp] = True
+            shift = np.linalg.norm(fit.centers - centers, axis=1)
+            # A crisp edge (points on a perfect ellipse) is trusted a little further from the outline.
+            shift_limit = np.where(fit.residual <= CRISP_RESIDUAL_PX, CRISP_SHIFT_PX, EDGE_SHIFT_PX)
+            shift_limit = np.maximum(shift_limit, EDGE_SHIFT_FRACTION * diameter)
+            center_ok = plausible & fit.ok & np.isfinite(shift) & (shift <= shift_limit)
+            # Size from the edge only where it also agrees in size: a drawing's outline stroke, a
+            # chamfer or a thread ring moves the edge outward on every side (the center stays put).
+            fit_diameter = np.sqrt(np.abs(fit.axes[:, 0] * fit.axes[:, 1]))
+            size_ok = center_ok & (np.abs(fit_diameter - diameter)
+                                   <= np.maximum(EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION * diameter))
+            centers[center_ok] = fit.centers[center_ok]
+            axes[size_ok] = fit.axes[size_ok]
+            angles[size_ok] = fit.angles[size_ok]
+            residual[center_ok] = fit.residual[center_ok]
+            refined[center_ok] = True
         # A fitted outline that leaves the image also means the hole is cut by the border.
         half_major = axes[:, 0] / 2
         on_border |= ((centers[:, 0] - half_major < -0.5) | (centers[:, 1] - half_major < -0.5)
