@@ -7,11 +7,15 @@ kept only where it is plausible, best last:
 2. the model's outline: where the probability crosses the threshold along radial rays (subpixel),
    robustly fitted with an ellipse (a circle for holes cut by the image border);
 3. the image edge: the gradient-peak centroid along the same rays on the full-resolution image,
-   nearest the model's outline, robustly fitted. It is used (``refined = True``) only where it
-   agrees with the model's outline within a fraction of a pixel: the edge measures the hole, the
-   model says which edge is the hole's wall rather than a chamfer, a thread, the visible bore wall of
-   a tilted hole or a drawing's outline stroke. On renders of realistic metal and CAD views, the
-   image edge often is one of those, and the model's outline is closer to the truth.
+   nearest the model's outline, robustly fitted. Its center is used (``refined = True``) only where
+   it agrees with the model's outline within a fraction of a pixel, its size only where the sizes
+   agree too: the edge measures the hole, the model says which edge is the hole's wall rather than a
+   chamfer, a thread, the visible bore wall of a tilted hole or a drawing's outline stroke. On
+   renders of realistic metal and CAD views the image edge often is one of those, and a good model's
+   outline is closer to the truth.
+
+Then: regions that cannot be holes are dropped (thin streaks, arcs), a hole read twice (ring and
+disc) is reported once, and the holes are numbered left-to-right, top-to-bottom.
 """
 
 from __future__ import annotations
