@@ -99,3 +99,15 @@ def test_importing_engines_loads_no_inference_library():
     code = "import sys, holevision.runtime.engines; print(json.dumps([m in sys.modules for m in ('onnxruntime', 'tensorrt', 'torch')]))"
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == [False, False, False]
+
+
+def test_tensorrt_engine_without_tensorrt_says_what_to_install(tmp_path):
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip("tensorrt is installed here")
+    except ImportError:
+        pass
+    from holevision.runtime.engines import TensorRTEngine
+
+    with pytest.raises(EngineError, match="holevision\\[tensorrt\\]"):
+        TensorRTEngine(tmp_path / "model.trt10.8-sm89.plan")
