@@ -44,14 +44,6 @@ class Instances:
     def __len__(self) -> int:
         return len(self.areas)
 
-    def select(self, keep: np.ndarray) -> "Instances":
-        """The instances where ``keep`` is True (``labels`` still shows the dropped ones' pixels)."""
-        keep = np.asarray(keep, dtype=bool)
-        return Instances(labels=self.labels, label_ids=self.label_ids[keep], centroids=self.centroids[keep],
-                         areas=self.areas[keep],
-                         boxes=self.boxes[keep], scores=self.scores[keep], mask_axes=self.mask_axes[keep],
-                         mask_angles=self.mask_angles[keep], solidity=self.solidity[keep])
-
 
 def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px: float = 6.0,
                    split_touching: bool = True, low_threshold: float | None = None,
@@ -77,8 +69,9 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
         if not core.any():
             continue  # never reaches the threshold
         touches_border = x <= 0 or y <= 0 or x + w >= width or y + h >= height
-        candidates = [(0, 0, region)]
-        if shape_filter and not _plausible(region, touches_border):
+        shape = _shape(region)
+        candidates = [(0, 0, shape)]
+        if shape_filter and not _hole_like(shape, touches_border):
             candidates = []
             if grow is not strict:
                 count, sub = cv2.connectedComponents(core.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
@@ -88,22 +81,23 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
                     piece = piece[by:by + bh, bx:bx + bw]
                     at_border = touches_border and (x + bx <= 0 or y + by <= 0 or x + bx + bw >= width
                                                     or y + by + bh >= height)
-                    if piece.sum() >= min_area_px and _plausible(piece, at_border):
-                        candidates.append((bx, by, piece))
+                    if piece.sum() >= min_area_px:
+                        piece_shape = _shape(piece)
+                        if _hole_like(piece_shape, at_border):
+                            candidates.append((bx, by, piece_shape))
         for cx, cy, candidate in candidates:
             ox, oy = x + cx, y + cy
-            ch, cw = candidate.shape
-            # A hole is solid: fill the gaps a textured or glaring hole (or one marked as a ring)
-            # leaves in the mask, so moments and the split test see the hole's whole area.
-            candidate = _filled(candidate)
-            parts = [candidate]
-            if split_touching and candidate.sum() >= 4 * max(min_area_px, 6.0):
-                parts = _split_touching(candidate)
+            ch, cw = candidate.filled.shape
+            parts = [(candidate.filled, candidate.moments, candidate.solidity)]
+            if split_touching and candidate.moments["m00"] >= 4 * max(min_area_px, 6.0):
+                pieces = _split_touching(candidate)
+                if len(pieces) > 1:
+                    parts = [(p, cv2.moments(p.view(np.uint8), binaryImage=True), _solidity(p.view(np.uint8)))
+                             for p in pieces]
             crop_prob = prob_hole[oy:oy + ch, ox:ox + cw]
             crop_labels = labels[oy:oy + ch, ox:ox + cw]
-            for part in parts:
+            for part, m, part_solidity in parts:
                 part_u8 = part.view(np.uint8)
-                m = cv2.moments(part_u8, binaryImage=True)
                 part_area = m["m00"]
                 if part_area < min_area_px or part_area <= 0:
                     continue
@@ -114,7 +108,7 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
                 scores.append(cv2.mean(crop_prob, mask=part_u8)[0])
                 # + 1/12: each pixel is a unit square, not a point.
                 moments.append((m["mu20"] / part_area + 1 / 12, m["mu11"] / part_area, m["mu02"] / part_area + 1 / 12))
-                solidity.append(_solidity(part_u8))
+                solidity.append(part_solidity)
                 crop_labels[part] = len(areas)
     n = len(areas)
     mask_axes, mask_angles = _moment_ellipses(np.asarray(moments, dtype=np.float64).reshape(n, 3))
@@ -131,22 +125,31 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
     )
 
 
-def _filled(mask: np.ndarray) -> np.ndarray:
-    """The mask with every hole inside its outer contours filled."""
+@dataclass
+class _Shape:
+    """A region with the gaps inside it filled (a hole is solid: glare, texture or a ring-only mark
+    leave gaps), its moments and the solidity of its outer contour."""
+
+    filled: np.ndarray     # bool
+    moments: dict
+    solidity: float
+
+
+def _shape(mask: np.ndarray) -> _Shape:
     contours, _ = cv2.findContours(mask.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     filled = np.zeros(mask.shape, np.uint8)
     cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
-    return filled.view(bool) | mask
+    filled = filled.view(bool) | mask
+    return _Shape(filled, cv2.moments(filled.view(np.uint8), binaryImage=True), _contour_solidity(contours))
 
 
-def _plausible(mask: np.ndarray, touches_border: bool) -> bool:
+def _hole_like(shape: _Shape, touches_border: bool) -> bool:
     """Could this region be one hole (or a few touching ones)? Holes cut by the border skip the aspect test."""
-    mask_u8 = mask.view(np.uint8)
-    if _solidity(mask_u8) < MIN_SOLIDITY:
+    if shape.solidity < MIN_SOLIDITY:
         return False
     if touches_border:
         return True
-    m = cv2.moments(mask_u8, binaryImage=True)
+    m = shape.moments
     if m["m00"] <= 0:
         return False
     xx, xy, yy = m["mu20"] / m["m00"] + 1 / 12, m["mu11"] / m["m00"], m["mu02"] / m["m00"] + 1 / 12
@@ -159,6 +162,10 @@ def _solidity(part_u8: np.ndarray) -> float:
     """Filled area of the outer contour over its convex hull's area: ~1 for a hole (even one marked
     only as a ring), low for an arc or a curved streak along a part's edge."""
     contours, _ = cv2.findContours(part_u8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return _contour_solidity(contours)
+
+
+def _contour_solidity(contours) -> float:
     if not contours:
         return 0.0
     outline = max(contours, key=len)
@@ -220,27 +227,22 @@ def _components(mask: np.ndarray, min_area_px: float):
             yield x0 + x, y0 + y, part
 
 
-def _split_touching(mask: np.ndarray) -> list[np.ndarray]:
-    """Split one component into holes when its distance transform has several strong peaks.
+def _split_touching(shape: _Shape) -> list[np.ndarray]:
+    """Split one (filled) region into holes when its distance transform has several strong peaks.
 
-    Each peak region seeds a hole; every pixel of the component goes to its nearest seed, which cuts
+    Each peak region seeds a hole; every pixel of the region goes to its nearest seed, which cuts
     two touching discs along the line between them.
     """
+    mask = shape.filled
     mask_u8 = mask.view(np.uint8)
-    m = cv2.moments(mask_u8, binaryImage=True)
+    m = shape.moments
     if m["m00"] <= 0:
         return [mask]
     # Quick test first: one elliptical hole fills the ellipse of its second moments (ratio ~1);
-    # two touching discs fill ~0.89 of theirs.
+    # two touching discs fill ~0.89 of theirs. Then the outer contour's solidity (~0.89 too).
     xx, xy, yy = (m["mu20"] / m["m00"] + 1 / 12, m["mu11"] / m["m00"], m["mu02"] / m["m00"] + 1 / 12)
     moment_ellipse_area = 4 * np.pi * np.sqrt(max(xx * yy - xy * xy, 1e-12))
-    if m["m00"] / moment_ellipse_area >= SPLIT_SOLIDITY:
-        return [mask]
-    contours, _ = cv2.findContours(mask_u8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        return [mask]
-    hull_area = cv2.contourArea(cv2.convexHull(np.concatenate(contours)))
-    if hull_area <= 0 or mask.sum() / hull_area >= SPLIT_SOLIDITY:
+    if m["m00"] / moment_ellipse_area >= SPLIT_SOLIDITY or shape.solidity >= SPLIT_SOLIDITY:
         return [mask]
     padded = cv2.copyMakeBorder(mask_u8, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
