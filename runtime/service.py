@@ -129,7 +129,8 @@ def build_service(config, *, detector=None, config_path: str = "config", on_resu
         from holevision.runtime.detector import Detector
 
         detector = Detector(bundle=config.model.bundle, engine=config.model.engine, threads=config.model.threads,
-                            threshold=config.model.threshold, min_diameter_px=config.model.min_diameter_px)
+                            threshold=config.model.threshold, min_diameter_px=config.model.min_diameter_px,
+                            providers=config.model.providers or None)
     model_name = str(getattr(detector, "model_name", "") or "")
     model_sha = str(getattr(detector, "model_sha256", "") or "")
     geometry = HoleGeometry.from_config(config.calibration, config_path)
