@@ -35,7 +35,7 @@ def describe_manifest(manifest: Manifest, path: str | Path | None = None) -> str
     if metrics.get("int8"):
         int8 = metrics["int8"]
         lines.append(f"int8       gate {'PASS' if int8.get('passed') else 'FAIL'} (reference {int8.get('reference')}): "
-                     f"F1 drop {_figure(int8.get('f1_drop'))}, center +{_figure(int8.get('center_increase_px'), '.3f')} px")
+                     f"F1 drop {_figure(int8.get('f1_drop'), '+.4f')}, center error {_figure(int8.get('center_increase_px'), '+.3f')} px")
     for set_name, figures in (metrics.get("quality") or {}).items():
         for precision in ("fp32", "int8"):
             if isinstance(figures.get(precision), dict):
@@ -45,6 +45,9 @@ def describe_manifest(manifest: Manifest, path: str | Path | None = None) -> str
     if metrics.get("fp16"):
         fp16 = metrics["fp16"]
         lines.append(f"fp16       {fp16.get('detail')}; hole F1 vs fp32 {_figure(fp16.get('hole_f1_vs_fp32'))}")
+    budget = metrics.get("size_budget")
+    if budget and budget.get("left_out"):
+        lines.append(f"budget     {budget.get('max_mb')} MB: left out {', '.join(budget['left_out'])} (gate figures above)")
     prov = m.provenance
     if prov:
         git = prov.get("git") or {}
