@@ -20,7 +20,7 @@ from torch import nn
 
 from .labeled_images import list_images, load_labeled_images
 from .losses import distillation_loss, feature_alignment_loss
-from .train import (TrainingViews, _lr_lambda, build_model, load_run, normalize, resolve_device, run_epochs,
+from .train import (TrainingViews, _lr_lambda, build_model, load_run, make_loader, normalize, resolve_device, run_epochs,
                     seed_everything, write_run_config)
 
 
@@ -120,14 +120,9 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
     optimizer = torch.optim.AdamW(list(student.parameters()) + list(projector.parameters()), lr=config.lr,
                                   weight_decay=config.weight_decay)
     views = TrainingViews([UnlabeledImage(p) for p in train_paths], config.size, config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    if config.steps_per_epoch:
-        sampler = torch.utils.data.RandomSampler(views, replacement=True,
-                                                 num_samples=config.steps_per_epoch * config.batch, generator=generator)
-    else:
-        sampler = torch.utils.data.RandomSampler(views, generator=generator)
-    loader = torch.utils.data.DataLoader(views, batch_size=config.batch, sampler=sampler,
-                                         drop_last=len(views) > config.batch, num_workers=config.workers)
+    loader = make_loader(views, batch=config.batch, seed=config.seed, steps_per_epoch=config.steps_per_epoch,
+                         workers=config.workers)
+    generator = loader.sampler.generator  # its state goes into last.pt so a resumed run draws the same views
     steps = len(loader) * config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(steps, max(1, min(200, steps // 20))))
     run_config = {**dataclasses.asdict(config), "model": config.student, "classes": classes, "mode": "full",

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from .augment import AugmentConfig, augment_pair
 from .labeled_images import LabeledImage, load_labeled_images
@@ -266,6 +265,18 @@ def run_epochs(*, model, out: Path, run_config: dict, loader, views, step_fn, op
     return {"history": history, "best": best}
 
 
+
+def make_loader(views, *, batch: int, seed: int, steps_per_epoch: int | None, workers: int):
+    """Seeded batches of ``views``: ``steps_per_epoch`` batches drawn with replacement, else one pass."""
+    generator = torch.Generator().manual_seed(seed)
+    if steps_per_epoch:
+        sampler = torch.utils.data.RandomSampler(views, replacement=True, num_samples=steps_per_epoch * batch,
+                                                 generator=generator)
+    else:
+        sampler = torch.utils.data.RandomSampler(views, generator=generator)
+    return torch.utils.data.DataLoader(views, batch_size=batch, sampler=sampler, drop_last=len(views) > batch,
+                                       num_workers=workers)
+
 def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> dict:
     """Train (or resume) a run; returns ``{"history": [...], "best": {...}}``.
 
@@ -286,14 +297,9 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop
     lr = config.lr or DEFAULT_LR[config.mode]
     optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=config.weight_decay)
     views = TrainingViews(items, config.size, config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    if config.steps_per_epoch:
-        sampler = torch.utils.data.RandomSampler(views, replacement=True,
-                                                 num_samples=config.steps_per_epoch * config.batch, generator=generator)
-    else:
-        sampler = torch.utils.data.RandomSampler(views, generator=generator)
-    loader = torch.utils.data.DataLoader(views, batch_size=config.batch, sampler=sampler, drop_last=len(views) > config.batch,
-                                         num_workers=config.workers)
+    loader = make_loader(views, batch=config.batch, seed=config.seed, steps_per_epoch=config.steps_per_epoch,
+                         workers=config.workers)
+    generator = loader.sampler.generator  # its state goes into last.pt so a resumed run draws the same views
     steps = len(loader) * config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(steps, max(1, min(200, steps // 20))))
     history, best, start_epoch = [], None, 0
