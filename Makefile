@@ -46,8 +46,10 @@ clean:
 default-model: $(STAMP)
 	nice -n 5 export/scripts/make_default_model.sh runs/default_model
 
-# The packaged default model (runtime/default_bundle/, <= 10 MB): the `nano` student that
-# export/scripts/make_default_model.sh trains on synthetic parts (its run folder is in runs/LATEST_STUDENT).
+# The packaged default model (runtime/default_bundle/, <= 10 MB): a `nano` run trained on synthetic parts.
+# DEFAULT_RUN defaults to runs/LATEST_STUDENT (the distilled student of make_default_model.sh); the shipped
+# bundle came from the supervised nano run, `make default-bundle DEFAULT_RUN=runs/nano_supervised/run`
+# (README, "The default model", has the training command).
 # Gated on the run's val set, INT8-calibrated on its unlabeled images, quality measured on fresh synthetic
 # sets (300 photo-style, seed 505; 100 CAD-style, seed 606). INT8 does not fit the 10 MB budget next to
 # fp32, so a full bundle (fp32 + INT8) also goes to build/default-bundle-full for `holevision bench model`.
@@ -61,9 +63,12 @@ default-bundle: $(STAMP)
 		--count 300 --seed 505 --size 320x256 --style photo --no-progress
 	@test -f $(EVAL_DATA)/cad100/annotations.json || $(VENV)/bin/holevision synth --out $(EVAL_DATA)/cad100 \
 		--count 100 --seed 606 --size 320x256 --style cad --no-progress
+	@test -f $(EVAL_DATA)/photo100_640/annotations.json || $(VENV)/bin/holevision synth --out $(EVAL_DATA)/photo100_640 \
+		--count 100 --seed 707 --size 640x512 --style photo --no-progress
 	$(VENV)/bin/holevision export $(DEFAULT_RUN) --out runtime/default_bundle --size $(DEFAULT_SIZE) \
 		--val $(DEFAULT_DATA)/val --gate-images 40 --int8 --calib $(DEFAULT_DATA)/unlabeled --calib-images 64 \
-		--eval photo300=$(EVAL_DATA)/photo300 --eval cad100=$(EVAL_DATA)/cad100 --max-mb 10 \
+		--eval photo300=$(EVAL_DATA)/photo300 --eval cad100=$(EVAL_DATA)/cad100 \
+		--eval photo640=$(EVAL_DATA)/photo100_640 --max-mb 10 \
 		--name nano-synthetic-$(DEFAULT_SIZE)
 	$(VENV)/bin/holevision export $(DEFAULT_RUN) --out build/default-bundle-full --size $(DEFAULT_SIZE) \
 		--val $(DEFAULT_DATA)/val --gate-images 40 --int8 --calib $(DEFAULT_DATA)/unlabeled --calib-images 64 \
