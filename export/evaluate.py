@@ -186,6 +186,10 @@ def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu",
     """Evaluate a training run folder (``config.json`` + ``best.pt``) or a model bundle on a dataset."""
     from .labeled_images import load_labeled_images
 
+    if str(model_path) == "default":           # the packaged bundle, as `holevision detect` uses it
+        from holevision.runtime.bundle import DEFAULT_BUNDLE_DIR
+
+        model_path = DEFAULT_BUNDLE_DIR
     model_path = Path(model_path)
     if (model_path / "manifest.json").is_file():
         predict = bundle_predictor(model_path)

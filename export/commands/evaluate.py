@@ -15,7 +15,7 @@ EXAMPLES = """\
 def register(registry) -> None:
     p = registry.command("eval", help="evaluate a run or bundle on a labeled set: hole F1, IoU, center error",
                          examples=EXAMPLES)
-    p.add_argument("--model", required=True, help="run folder (config.json + best.pt) or bundle folder (manifest.json)")
+    p.add_argument("--model", required=True, help="run folder (config.json + best.pt), bundle folder (manifest.json), or 'default' for the packaged bundle")
     p.add_argument("--data", required=True, help="labeled dataset folder")
     p.add_argument("--json", help="write the figures to this JSON file")
     p.add_argument("--threshold", type=float, default=0.5, help="hole probability threshold (default: 0.5)")

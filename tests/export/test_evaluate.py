@@ -132,3 +132,18 @@ def test_ground_truth_slivers_below_min_area_are_ignored_not_counted():
     score = HoleScore()
     score.add(predicted, truth)
     assert score.summary()["false_negatives"] == 1 and score.summary()["true_positives"] == 2
+
+
+def test_eval_default_means_the_packaged_bundle(tmp_path):
+    """`holevision eval --model default` evaluates the bundle that `holevision detect` uses by default."""
+    from holevision.export.synth import write_synthetic_dataset
+    from holevision.runtime.cli import main
+
+    data = tmp_path / "data"
+    write_synthetic_dataset(data, count=2, seed=3, width=320, height=256, style="photo", progress=False)
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--model", "default", "--data", str(data), "--json", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert metrics["model_kind"] == "bundle"
+    assert Path(metrics["model"]).name == "default_bundle"
+    assert 0.0 <= metrics["f1"] <= 1.0 and metrics["holes_true"] > 0
