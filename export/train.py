@@ -44,6 +44,7 @@ class TrainConfig:
     model: str = "dinov3-convnext-tiny"       # registered segmenter name
     val: str | None = None                    # labeled validation dataset folder
     weights: str | None = None                # DINOv3 backbone weights: HF folder or official .pth
+    init_from: str | None = None              # start from a trained model: run folder, bundle or 'default'
     mode: str = "frozen"                      # frozen | lora | full
     size: int = 512                           # square training crop, px
     epochs: int = 20
@@ -142,6 +143,10 @@ def _set_train_mode(model, mode: str) -> None:
     model.train()
     if mode in ("frozen", "lora"):
         model.backbone.eval()  # frozen backbone: no dropout/drop-path, no position jitter
+    if getattr(model, "frozen_batchnorm", False):   # started from folded weights (see warm_start)
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 def _lr_lambda(total_steps: int, warmup: int):
@@ -290,6 +295,14 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop
     classes = list(config.classes or items[0].classes)
     val_items = load_labeled_images(config.val, tuple(classes)) if config.val else []
     model = build_model(config.model, classes, config.overrides, config.weights, config.mode, config.lora_rank)
+    if config.init_from:
+        from .warm_start import folds_batchnorm, load_initial_weights
+
+        model.frozen_batchnorm = folds_batchnorm(config.init_from)
+        if not resume:
+            report = load_initial_weights(model, config.init_from)
+            if progress:
+                print(report, flush=True)
     model.to(device)
     run_config = {**dataclasses.asdict(config), "classes": classes, "kind": "train",
                   "backbone_kind": model.backbone.kind}

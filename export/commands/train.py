@@ -9,6 +9,8 @@ EXAMPLES = """\
   holevision train --data data/train --val data/val --model dinov3-vits16 --weights weights/dinov3-vits16 --out runs/vits
   holevision train --data data/train --val data/val --model dinov3-convnext-tiny --mode full --size 256 --epochs 8 --out runs/teacher
   holevision train --data data/train --model dinov3-vitb16 --weights dinov3_vitb16_pretrain.pth --mode lora --out runs/vitb-lora
+  holevision train --data my_parts/train --val my_parts/val --init-from default --mode full --size 256 --epochs 5 --lr 5e-4 --out runs/mine
+                                                              fine-tune the packaged default model on your own labeled parts
   holevision train --resume runs/teacher --epochs 12        continue a run (more epochs) from its last.pt
   holevision train --list-models                              the registered model names
 """
@@ -19,9 +21,13 @@ def register(registry) -> None:
                          examples=EXAMPLES)
     p.add_argument("--data", help="labeled training set (COCO, YOLO-seg, mask folders, holevision synth output)")
     p.add_argument("--val", help="labeled validation set; each epoch reports hole F1 and IoU on it; best.pt by F1")
-    p.add_argument("--model", default="dinov3-convnext-tiny", help="registered model (default: %(default)s)")
+    p.add_argument("--model", help="registered model (default: dinov3-convnext-tiny, or the --init-from model)")
     p.add_argument("--weights", help="DINOv3 backbone weights: an HF folder (config.json + model.safetensors) "
                                      "or the official .pth; default: random init")
+    p.add_argument("--init-from", metavar="RUN_OR_BUNDLE",
+                   help="start from a trained model instead of random init: a run folder (its best.pt), a bundle "
+                        "folder (weights read back from its ONNX and checked against it) or 'default' (the "
+                        "packaged model); same model and classes")
     p.add_argument("--mode", choices=("frozen", "lora", "full"), default="frozen",
                    help="frozen backbone + head (default), LoRA adapters, or full fine-tune")
     p.add_argument("--size", type=int, default=512, help="square training crop in px, multiple of 32 (default: 512)")
@@ -75,8 +81,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.data or not args.out:
             raise ValueError("train needs --data and --out (or --resume RUN)")
+        model_name = args.model or "dinov3-convnext-tiny"
+        if args.init_from:
+            from holevision.export.warm_start import resolve_source, source_description
+
+            source_model = source_description(resolve_source(args.init_from))["model"]
+            if args.model and args.model != source_model:
+                raise ValueError(f"--init-from {args.init_from} is a {source_model!r} model; --model {args.model!r} "
+                                 f"cannot start from it (leave --model out)")
+            model_name = source_model
         config = TrainConfig(
-            data=args.data, out=args.out, model=args.model, val=args.val, weights=args.weights, mode=args.mode,
+            data=args.data, out=args.out, model=model_name, val=args.val, weights=args.weights,
+            init_from=args.init_from, mode=args.mode,
             size=args.size, epochs=args.epochs or 20, batch=args.batch, lr=args.lr, device=args.device, seed=args.seed,
             classes=args.classes.split(",") if args.classes else None, overrides=parse_overrides(args.override),
             steps_per_epoch=args.steps_per_epoch, workers=args.workers)
