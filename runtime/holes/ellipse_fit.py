@@ -30,11 +30,151 @@ class EllipseFit:
 def _normalise(points: np.ndarray, weights: np.ndarray):
     """Shift each hole's points to their weighted mean and scale to unit RMS radius."""
     wsum = np.maximum(weights.sum(axis=1), 1e-12)
-    mean = (points * weights[..., None]).sum(axis=1) / wsum[:, None]
+    mean = (weights[:, None, :] @ points)[:, 0] / wsum[:, None]
     centred = points - mean[:, None, :]
-    scale = np.sqrt((weights * (centred ** 2).sum(axis=2)).sum(axis=1) / wsum)
+    scale = np.sqrt((weights[:, None, :] @ (centred * centred).sum(axis=2)[..., None])[:, 0, 0] / wsum)
     scale = np.where(scale > 1e-9, scale, 1.0)
     return centred / scale[:, None, None], mean, scale
+
+
+# Monomials x^i y^j (i + j <= 4) of normalised points: every entry of the direct fit's 6x6 scatter
+# matrix D^T W D, with D = [x^2, xy, y^2, x, y, 1], is the weighted sum of one of them. Computing the
+# 15 monomials once per hole and their weighted sums as one (1, K) @ (K, 15) product per hole and
+# round replaces the per-round design matrices and 3x3 blocks (most of the fit's cost was their
+# many small numpy calls, not arithmetic).
+_EXPONENTS = [(i - j, j) for i in range(5) for j in range(i + 1)]            # 1, x, y, x^2, xy, y^2, ...
+_DESIGN_EXPONENTS = [(2, 0), (1, 1), (0, 2), (1, 0), (0, 1), (0, 0)]         # x^2, xy, y^2, x, y, 1
+_SCATTER_INDEX = np.array([[_EXPONENTS.index((a[0] + b[0], a[1] + b[1])) for b in _DESIGN_EXPONENTS]
+                           for a in _DESIGN_EXPONENTS])
+
+
+@dataclass
+class _Normalised:
+    """Each hole's points in its own similarity frame (x' = (x - mean) / scale) and their monomials.
+
+    The direct fit and the Sampson distance are invariant to a similarity transform (the conic and
+    its constraint 4ac - b^2 only scale), so one frame per hole, from all its valid points, serves
+    every round of the robust fit; the normalisation is only there for numerical conditioning.
+    """
+
+    mean: np.ndarray        # (N, 2)
+    scale: np.ndarray       # (N,)
+    x: np.ndarray           # (N, K)
+    y: np.ndarray           # (N, K)
+    monomials: np.ndarray   # (N, K, 15) in _EXPONENTS order
+
+    @classmethod
+    def of(cls, points: np.ndarray, weights: np.ndarray) -> "_Normalised":
+        p, mean, scale = _normalise(points, weights)
+        x, y = p[..., 0], p[..., 1]
+        xx, xy, yy = x * x, x * y, y * y
+        monomials = np.stack([np.ones_like(x), x, y, xx, xy, yy, xx * x, xx * y, x * yy, yy * y,
+                              xx * xx, xx * xy, xx * yy, xy * yy, yy * yy], axis=2)
+        return cls(mean, scale, x, y, monomials)
+
+
+# The closed-form eigenvector costs a fixed ~60 small numpy calls, LAPACK's eig ~3 us per hole: below
+# this many holes in a round, eig is the cheaper of the two (both give the same vector).
+CLOSED_FORM_MIN_ROWS = 24
+
+
+def _direct_fit_normalised(monomials: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Halir-Flusser direct ellipse fit of normalised points: conics (N, 6) and an ok flag (N,)."""
+    sums = (weights[:, None, :] @ monomials)[:, 0]                 # (N, 15) weighted monomial sums
+    scatter = sums[:, _SCATTER_INDEX]                              # (N, 6, 6) D^T W D
+    s1, s2 = scatter[:, :3, :3], scatter[:, :3, 3:]
+    s3 = scatter[:, 3:, 3:] + np.eye(3) * 1e-12
+    t = -np.linalg.solve(s3, np.swapaxes(s2, 1, 2))               # (N, 3, 3)
+    reduced = s1 + s2 @ t                                          # S1 - S2 S3^-1 S2^T, symmetric
+    if len(reduced) < CLOSED_FORM_MIN_ROWS:
+        a1, ok = _ellipse_eigenvector_general(reduced)
+        return np.concatenate([a1, (t @ a1[..., None])[..., 0]], axis=1), ok
+    a1, ok = _ellipse_eigenvector(reduced)
+    failed = ~ok
+    if failed.any():
+        a1[failed], ok[failed] = _ellipse_eigenvector_general(reduced[failed])
+    a2 = (t @ a1[..., None])[..., 0]
+    return np.concatenate([a1, a2], axis=1), ok
+
+
+def _ellipse_eigenvector_general(reduced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Halir-Flusser's eigenproblem as published: the eigenvector of inv(C1) @ reduced with
+    4ac - b^2 > 0 (N, 3), and whether there is one. General (any reduced matrix) but slow: LAPACK's
+    nonsymmetric eig per 3x3 costs more than the rest of a fit round."""
+    # Premultiply by inv(C1) where C1 = [[0, 0, 2], [0, -1, 0], [2, 0, 0]].
+    m = np.stack([reduced[:, 2] / 2.0, -reduced[:, 1], reduced[:, 0] / 2.0], axis=1)
+    _, vecs = np.linalg.eig(m)
+    vecs = np.real(vecs)                                          # (N, 3, 3), columns are eigenvectors
+    cond = 4.0 * vecs[:, 0, :] * vecs[:, 2, :] - vecs[:, 1, :] ** 2
+    choice = np.argmax(cond, axis=1)
+    rows = np.arange(len(cond))
+    return vecs[rows, :, choice], cond[rows, choice] > 0
+
+
+def _ellipse_eigenvector(reduced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same eigenvector in closed form, for a positive definite ``reduced`` (N, 3, 3).
+
+    reduced a = mu C1 a is a symmetric-definite pencil: with reduced = L L^T and z = L^T a,
+    B z = (1 / mu) z for the symmetric B = L^-1 C1 L^-T. B has C1's inertia (one positive, two
+    negative eigenvalues) and a^T reduced a = mu a^T C1 a > 0, so the ellipse (4ac - b^2 = a^T C1 a
+    > 0) is B's largest eigenvalue: Cholesky, the trigonometric formula for a symmetric 3x3 and a
+    cross product, about 60 operations on (N,) arrays. Rows where this fails (not positive definite:
+    too few or collinear points; a degenerate eigenvalue) come back with ok False.
+    """
+    r = reduced
+    with np.errstate(all="ignore"):
+        l00 = np.sqrt(r[:, 0, 0])
+        l10, l20 = r[:, 1, 0] / l00, r[:, 2, 0] / l00
+        l11 = np.sqrt(r[:, 1, 1] - l10 * l10)
+        l21 = (r[:, 2, 1] - l20 * l10) / l11
+        l22 = np.sqrt(r[:, 2, 2] - l20 * l20 - l21 * l21)
+        # inv(L), lower triangular.
+        i00, i11, i22 = 1.0 / l00, 1.0 / l11, 1.0 / l22
+        i10 = -l10 * i00 * i11
+        i21 = -l21 * i11 * i22
+        i20 = -(l20 * i00 + l21 * i10) * i22
+        # B = inv(L) C1 inv(L)^T: with x^T C1 y = 2 (x0 y2 + x2 y0) - x1 y1 and the rows (i00, 0, 0),
+        # (i10, i11, 0), (i20, i21, i22) of inv(L), B = [[0, 0, b02], [0, b11, b12], [b02, b12, b22]].
+        b02 = 2 * i00 * i22
+        b11 = -i11 * i11
+        b12 = 2 * i10 * i22 - i11 * i21
+        b22 = 4 * i20 * i22 - i21 * i21
+        # Its largest eigenvalue (trigonometric solution of the characteristic cubic).
+        q = (b11 + b22) / 3
+        c00, c11, c22 = -q, b11 - q, b22 - q
+        p1 = b02 * b02 + b12 * b12
+        p = np.sqrt((c00 * c00 + c11 * c11 + c22 * c22 + 2 * p1) / 6)
+        det = c00 * (c11 * c22 - b12 * b12) - b02 * c11 * b02
+        phi = np.arccos(np.clip(det / (2 * p ** 3), -1.0, 1.0)) / 3
+        top = q + 2 * p * np.cos(phi)
+        # Its eigenvector: the longest cross product of two rows of B - top I, written out with
+        # u = b11 - top, v = b22 - top (rows (-top, 0, b02), (0, u, b12), (b02, b12, v)).
+        u, v = b11 - top, b22 - top
+        crosses = np.stack([-b02 * u, top * b12, -top * u,
+                            -b02 * b12, b02 * b02 + top * v, -top * b12,
+                            u * v - b12 * b12, b12 * b02, -u * b02], axis=1).reshape(-1, 3, 3)
+        norms = (crosses * crosses).sum(axis=2)                                              # (N, 3)
+        best = np.argmax(norms, axis=1)
+        index = np.arange(len(r))
+        z = crosses[index, best]
+        # A repeated top eigenvalue leaves no well-defined cross product: relative size 1e-8 at least.
+        scale2 = top * top + u * u + v * v + 2 * (b02 * b02 + b12 * b12)
+        separated = norms[index, best] > 1e-16 * scale2 * scale2
+        # a = inv(L)^T z
+        a = np.stack([i00 * z[:, 0] + i10 * z[:, 1] + i20 * z[:, 2], i11 * z[:, 1] + i21 * z[:, 2], i22 * z[:, 2]],
+                     axis=1)
+        a /= np.linalg.norm(a, axis=1, keepdims=True)
+        ok = separated & np.isfinite(a).all(axis=1) & (4 * a[:, 0] * a[:, 2] - a[:, 1] ** 2 > 0)
+    return np.where(ok[:, None], a, 0.0), ok
+
+
+def _sampson_normalised(conic: np.ndarray, x: np.ndarray, y: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Sampson distance (px) of normalised points (N, K) to conics (N, 6) fitted in the same frame."""
+    a, b, c, d, e, f = (conic[:, i:i + 1] for i in range(6))
+    value = (a * x + b * y + d) * x + (c * y + e) * y + f
+    gx = 2 * a * x + b * y + d
+    gy = b * x + 2 * c * y + e
+    return np.abs(value) * scale[:, None] / np.maximum(np.sqrt(gx * gx + gy * gy), 1e-12)
 
 
 def conic_ellipse_direct(points: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -42,28 +182,9 @@ def conic_ellipse_direct(points: np.ndarray, weights: np.ndarray) -> tuple[np.nd
 
     The conic is a x^2 + b xy + c y^2 + d x + e y + f = 0 in the *original* pixel coordinates.
     """
-    p, mean, scale = _normalise(points, weights)
-    x, y = p[..., 0], p[..., 1]
-    d1 = np.stack([x * x, x * y, y * y], axis=2)                 # (N, K, 3)
-    d2 = np.stack([x, y, np.ones_like(x)], axis=2)               # (N, K, 3)
-    d1w = np.swapaxes(d1 * weights[..., None], 1, 2)            # (N, 3, K)
-    s1 = d1w @ d1
-    s2 = d1w @ d2
-    s3 = np.swapaxes(d2 * weights[..., None], 1, 2) @ d2
-    s3 = s3 + np.eye(3) * 1e-12
-    t = -np.linalg.solve(s3, np.swapaxes(s2, 1, 2))              # (N, 3, 3)
-    m = s1 + s2 @ t
-    # Premultiply by inv(C1) where C1 = [[0, 0, 2], [0, -1, 0], [2, 0, 0]].
-    m = np.stack([m[:, 2] / 2.0, -m[:, 1], m[:, 0] / 2.0], axis=1)
-    _, vecs = np.linalg.eig(m)
-    vecs = np.real(vecs)                                          # (N, 3, 3), columns are eigenvectors
-    cond = 4.0 * vecs[:, 0, :] * vecs[:, 2, :] - vecs[:, 1, :] ** 2
-    choice = np.argmax(cond, axis=1)
-    ok = cond[np.arange(len(cond)), choice] > 0
-    a1 = vecs[np.arange(len(vecs)), :, choice]                   # (N, 3)
-    a2 = (t @ a1[..., None])[..., 0]
-    conic_n = np.concatenate([a1, a2], axis=1)                   # in normalised coordinates
-    return _denormalise_conic(conic_n, mean, scale), ok
+    frame = _Normalised.of(points, weights)
+    conic_n, ok = _direct_fit_normalised(frame.monomials, weights)
+    return _denormalise_conic(conic_n, frame.mean, frame.scale), ok
 
 
 def _denormalise_conic(conic: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -145,7 +266,10 @@ def _next_inliers(dist, valid, inliers, round_index, min_points, floor_px, k_sig
     if round_index < TRIM_ROUNDS:
         ranked = np.where(valid, dist, np.inf)
         keep = np.ceil(TRIM_KEEP * valid.sum(axis=1)).astype(int)
-        rank = np.argsort(np.argsort(ranked, axis=1, kind="stable"), axis=1, kind="stable")
+        # Each point's rank in its row (ties in index order): one sort, scattered back.
+        order = np.argsort(ranked, axis=1, kind="stable")
+        rank = np.empty_like(order)
+        rank[np.arange(len(order))[:, None], order] = np.arange(order.shape[1])
         new_inliers = valid & (rank < keep[:, None])
     else:
         sigma = 1.4826 * _row_median(dist, inliers)
@@ -154,65 +278,100 @@ def _next_inliers(dist, valid, inliers, round_index, min_points, floor_px, k_sig
     return np.where((new_inliers.sum(axis=1) >= min_points)[:, None], new_inliers, inliers)
 
 
+def _robust_rounds(fit_round, valid: np.ndarray, iterations: int, min_points: int, floor_px: float,
+                   k_sigma: float):
+    """The robust loop shared by the ellipse and the circle fit.
+
+    ``fit_round(rows, weights) -> (model, dist)`` fits the holes ``rows`` to their weighted points and
+    returns their model rows and point distances (px). Each round refits on the inliers, then keeps
+    the best TRIM_KEEP (first TRIM_ROUNDS rounds) or the points within ``k_sigma`` robust sigmas. A
+    hole whose inlier set no longer changes is final: refitting it would give the same fit again, so
+    later rounds only fit the holes still changing (fewer rows, cheaper eig calls).
+    Returns the models (N, ...), the distances of the final fits (N, K), the inliers (N, K) and
+    whether each hole had ``min_points`` inliers for its final fit.
+    """
+    n = len(valid)
+    inliers = valid.copy()
+    rows = np.arange(n)
+    model = dist = None
+    enough = np.zeros(n, dtype=bool)
+    for round_index in range(iterations + TRIM_ROUNDS):
+        current = inliers[rows]
+        row_model, row_dist = fit_round(rows, current.astype(np.float64))
+        if model is None:
+            model, dist = row_model, row_dist
+        else:
+            model[rows], dist[rows] = row_model, row_dist
+        enough[rows] = current.sum(axis=1) >= min_points
+        new_inliers = _next_inliers(row_dist, valid[rows], current, round_index, min_points, floor_px, k_sigma)
+        inliers[rows] = new_inliers
+        if round_index >= TRIM_ROUNDS:
+            rows = rows[(new_inliers != current).any(axis=1)]
+            if rows.size == 0:
+                break
+    return model, dist, inliers, enough
+
+
 def fit_ellipses_robust(points: np.ndarray, valid: np.ndarray, *, iterations: int = 4,
                         min_points: int = 6, floor_px: float = 0.15, k_sigma: float = 3.0) -> EllipseFit:
     """Fit one ellipse per hole to its valid points, rejecting outliers by Sampson distance.
 
     Each round refits on the inliers, estimates the spread by the median absolute distance and keeps
-    points within ``k_sigma`` robust sigmas (never tighter than ``floor_px``).
+    points within ``k_sigma`` robust sigmas (never tighter than ``floor_px``). The rounds work in each
+    hole's normalised frame (see `_Normalised`); the conic is taken back to pixels once at the end.
     """
-    inliers = valid.copy()
-    n = len(points)
-    conic = np.zeros((n, 6))
-    ok = np.zeros(n, dtype=bool)
+    n, k = valid.shape
     safe_points = np.where(valid[..., None], points, 0.0)
-    for round_index in range(iterations + TRIM_ROUNDS):
-        enough = inliers.sum(axis=1) >= min_points
-        conic, ok = conic_ellipse_direct(safe_points, inliers.astype(np.float64))
-        ok &= enough
-        dist = sampson_distance(conic, safe_points)
-        new_inliers = _next_inliers(dist, valid, inliers, round_index, min_points, floor_px, k_sigma)
-        if round_index >= TRIM_ROUNDS and np.array_equal(new_inliers, inliers):
-            break
-        inliers = new_inliers
+    frame = _Normalised.of(safe_points, valid.astype(np.float64))
+    ok_fit = np.zeros(n, dtype=bool)
+
+    def fit_round(rows, weights):
+        every = len(rows) == n      # the first rounds fit every hole: no row copies then
+        monomials, x, y, scale = ((frame.monomials, frame.x, frame.y, frame.scale) if every else
+                                  (frame.monomials[rows], frame.x[rows], frame.y[rows], frame.scale[rows]))
+        conic, ok = _direct_fit_normalised(monomials, weights)
+        ok_fit[rows] = ok
+        return conic, _sampson_normalised(conic, x, y, scale)
+
+    conic_n, dist, inliers, enough = _robust_rounds(fit_round, valid, iterations, min_points, floor_px, k_sigma)
+    conic = _denormalise_conic(conic_n, frame.mean, frame.scale)
     centers, axes, angles, geometric_ok = conic_to_geometry(conic)
-    dist = sampson_distance(conic, safe_points)
     count = np.maximum(inliers.sum(axis=1), 1)
     residual = np.sqrt(np.where(inliers, dist ** 2, 0.0).sum(axis=1) / count)
     return EllipseFit(centers=centers, axes=axes, angles=angles, residual=residual, inliers=inliers,
-                      ok=ok & geometric_ok & (inliers.sum(axis=1) >= min_points))
+                      ok=ok_fit & enough & geometric_ok & (inliers.sum(axis=1) >= min_points))
 
 
 def fit_circles_robust(points: np.ndarray, valid: np.ndarray, *, iterations: int = 4, min_points: int = 4,
                        floor_px: float = 0.15, k_sigma: float = 3.0) -> EllipseFit:
-    """Algebraic (Kasa) circle fit with the same outlier rejection; stable on partial arcs."""
-    inliers = valid.copy()
-    safe_points = np.where(valid[..., None], points, 0.0)
+    """Algebraic (Kasa) circle fit with the same outlier rejection; stable on partial arcs.
+
+    Like the ellipse fit, the Kasa fit is similarity-invariant, so each hole is normalised once.
+    """
     n = len(points)
-    centers = np.zeros((n, 2))
-    radius = np.zeros(n)
-    for round_index in range(iterations + TRIM_ROUNDS):
-        p, mean, scale = _normalise(safe_points, inliers.astype(np.float64))
-        w = inliers.astype(np.float64)
-        x, y = p[..., 0], p[..., 1]
-        design = np.stack([x, y, np.ones_like(x)], axis=2)
-        rhs = -(x * x + y * y)
-        weighted = np.swapaxes(design * w[..., None], 1, 2)     # (N, 3, K)
-        lhs = weighted @ design + np.eye(3) * 1e-12
-        vec = (weighted @ rhs[..., None])[..., 0]
-        sol = np.linalg.solve(lhs, vec[..., None])[..., 0]
+    safe_points = np.where(valid[..., None], points, 0.0)
+    p, mean, scale = _normalise(safe_points, valid.astype(np.float64))
+    x, y = p[..., 0], p[..., 1]
+    # x^2 + y^2 + D x + E y + F = 0: normal equations from the scatter of [x, y, 1, x^2 + y^2].
+    design = np.stack([x, y, np.ones_like(x), x * x + y * y], axis=2)          # (N, K, 4)
+
+    def fit_round(rows, weights):
+        d = design[rows]
+        scatter = np.swapaxes(d * weights[..., None], 1, 2) @ d            # (R, 4, 4)
+        lhs = scatter[:, :3, :3] + np.eye(3) * 1e-12
+        sol = np.linalg.solve(lhs, -scatter[:, :3, 3:])[..., 0]
         cx, cy = -sol[:, 0] / 2, -sol[:, 1] / 2
-        r2 = cx * cx + cy * cy - sol[:, 2]
-        radius = np.sqrt(np.maximum(r2, 0)) * scale
-        centers = np.stack([cx, cy], axis=1) * scale[:, None] + mean
-        dist = np.abs(np.linalg.norm(safe_points - centers[:, None, :], axis=2) - radius[:, None])
-        new_inliers = _next_inliers(dist, valid, inliers, round_index, min_points, floor_px, k_sigma)
-        if round_index >= TRIM_ROUNDS and np.array_equal(new_inliers, inliers):
-            break
-        inliers = new_inliers
-    dist = np.abs(np.linalg.norm(safe_points - centers[:, None, :], axis=2) - radius[:, None])
+        r = np.sqrt(np.maximum(cx * cx + cy * cy - sol[:, 2], 0))
+        dist = np.abs(np.hypot(x[rows] - cx[:, None], y[rows] - cy[:, None]) - r[:, None]) * scale[rows, None]
+        return np.stack([cx, cy, r], axis=1), dist
+
+    circle, dist, inliers, _ = _robust_rounds(fit_round, valid, iterations, min_points, floor_px, k_sigma)
+    if circle is None:
+        circle = np.zeros((0, 3))
+    centers = circle[:, :2] * scale[:, None] + mean
+    radius = circle[:, 2] * scale
     count = np.maximum(inliers.sum(axis=1), 1)
-    residual = np.sqrt(np.where(inliers, dist ** 2, 0.0).sum(axis=1) / count)
+    residual = np.sqrt(np.where(inliers, dist ** 2, 0.0).sum(axis=1) / count) if n else np.zeros(0)
     ok = (inliers.sum(axis=1) >= min_points) & (radius > 0) & np.all(np.isfinite(centers), axis=1)
     return EllipseFit(centers=centers, axes=np.stack([2 * radius, 2 * radius], axis=1), angles=np.zeros(n),
                       residual=residual, inliers=inliers, ok=ok)
