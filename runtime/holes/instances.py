@@ -103,7 +103,8 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
                     continue
                 centroids.append((m["m10"] / part_area + ox, m["m01"] / part_area + oy))
                 areas.append(part_area)
-                bx, by, bw, bh = cv2.boundingRect(part_u8)
+                # An unsplit candidate fills its own box (it is cropped to the region it was filled from).
+                bx, by, bw, bh = (0, 0, cw, ch) if len(parts) == 1 else cv2.boundingRect(part_u8)
                 boxes.append((bx + ox, by + oy, bw, bh))
                 scores.append(cv2.mean(crop_prob, mask=part_u8)[0])
                 # + 1/12: each pixel is a unit square, not a point.
@@ -187,6 +188,21 @@ def _moment_ellipses(moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return axes, angles
 
 
+def _coarse_any(mask: np.ndarray) -> np.ndarray:
+    """A 0/1 uint8 mask max-pooled by COARSE_FACTOR (= 4) in both directions: 1 where any pixel of
+    the 4x4 block is set.
+
+    Four mask bytes in a row are one uint32 (non-zero iff any byte is), and four rows are OR-ed: a
+    few passes over 1/4 of the frame instead of a full-frame multiply and an area resize.
+    """
+    height, width = mask.shape
+    padded = mask
+    if height % 4 or width % 4 or not mask.flags.c_contiguous:
+        padded = cv2.copyMakeBorder(mask, 0, -height % 4, 0, -width % 4, cv2.BORDER_CONSTANT, value=0)
+    words = padded.view(np.uint32).reshape(padded.shape[0] // 4, 4, padded.shape[1] // 4)
+    return ((words[:, 0] | words[:, 1] | words[:, 2] | words[:, 3]) != 0).view(np.uint8)
+
+
 def _components(mask: np.ndarray, min_area_px: float):
     """Yield (x, y, crop) for each 8-connected component of a 0/1 mask, crop = its bounding box.
 
@@ -204,25 +220,25 @@ def _components(mask: np.ndarray, min_area_px: float):
             if area >= min_area_px:
                 yield x, y, labels[y:y + h, x:x + w] == k
         return
-    padded = cv2.copyMakeBorder(mask, 0, -height % f, 0, -width % f, cv2.BORDER_CONSTANT, value=0)
-    # INTER_AREA of 0/255 by an integer factor is a block mean: non-zero iff any pixel is set.
-    coarse = cv2.resize(padded * np.uint8(255), (padded.shape[1] // f, padded.shape[0] // f),
-                        interpolation=cv2.INTER_AREA)
-    count, coarse_labels, stats, _ = cv2.connectedComponentsWithStats((coarse > 0).view(np.uint8), connectivity=8,
+    count, coarse_labels, stats, _ = cv2.connectedComponentsWithStats(_coarse_any(mask), connectivity=8,
                                                                       ltype=cv2.CV_32S)
-    for k in range(1, count):
-        cx, cy, cw, ch, _ = (int(v) for v in stats[k])
+    for k, (cx, cy, cw, ch, _) in enumerate(stats[1:].tolist(), start=1):
         x0, y0 = cx * f, cy * f
         x1, y1 = min((cx + cw) * f, width), min((cy + ch) * f, height)
         window = mask[y0:y1, x0:x1]
         sub_count, sub_labels = cv2.connectedComponents(window, connectivity=8, ltype=cv2.CV_32S)
+        if sub_count == 2:
+            # The window's only component is this coarse component's own (its pixels are all here).
+            x, y, w, h = cv2.boundingRect(window)
+            yield x0 + x, y0 + y, window.view(bool)[y:y + h, x:x + w]
+            continue
         for j in range(1, sub_count):
-            whole = sub_labels == j if sub_count > 2 else window.view(bool)
+            whole = sub_labels == j
             x, y, w, h = cv2.boundingRect(whole.view(np.uint8))
             part = whole[y:y + h, x:x + w]
-            # The component's first pixel tells which coarse component owns it.
-            row, col = np.argwhere(part)[0]
-            if coarse_labels[(y0 + y + row) // f, (x0 + x + col) // f] != k:
+            # The component's first pixel (in its top row) tells which coarse component owns it.
+            col = int(np.argmax(part[0]))
+            if coarse_labels[(y0 + y) // f, (x0 + x + col) // f] != k:
                 continue
             yield x0 + x, y0 + y, part
 
