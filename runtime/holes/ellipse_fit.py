@@ -261,16 +261,28 @@ def _row_median(values: np.ndarray, use: np.ndarray) -> np.ndarray:
     return np.where(count > 0, 0.5 * (low + high), np.inf)
 
 
+def _smallest(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """(N, K) mask of the ``keep[i]`` smallest values of each row, ties taken in index order (as
+    ranking by a stable argsort would). A sorted copy gives each row's cut-off value; only entries
+    equal to it need their order counted."""
+    keep = keep.astype(np.int64)
+    rows = np.arange(len(values))
+    cut = np.sort(values, axis=1)[rows, np.maximum(keep - 1, 0)][:, None]
+    if not np.isfinite(cut).all():      # NaN distances sort last: rank them the long way
+        order = np.argsort(values, axis=1, kind="stable")
+        rank = np.empty_like(order)
+        rank[rows[:, None], order] = np.arange(order.shape[1])
+        return rank < keep[:, None]
+    below = values < cut
+    tied = values == cut
+    room = keep - below.sum(axis=1)
+    return (below | (tied & (np.cumsum(tied, axis=1) <= room[:, None]))) & (keep > 0)[:, None]
+
+
 def _next_inliers(dist, valid, inliers, round_index, min_points, floor_px, k_sigma) -> np.ndarray:
     """The points to fit next round (never fewer than ``min_points``: then the old set stays)."""
     if round_index < TRIM_ROUNDS:
-        ranked = np.where(valid, dist, np.inf)
-        keep = np.ceil(TRIM_KEEP * valid.sum(axis=1)).astype(int)
-        # Each point's rank in its row (ties in index order): one sort, scattered back.
-        order = np.argsort(ranked, axis=1, kind="stable")
-        rank = np.empty_like(order)
-        rank[np.arange(len(order))[:, None], order] = np.arange(order.shape[1])
-        new_inliers = valid & (rank < keep[:, None])
+        new_inliers = valid & _smallest(np.where(valid, dist, np.inf), np.ceil(TRIM_KEEP * valid.sum(axis=1)))
     else:
         sigma = 1.4826 * _row_median(dist, inliers)
         limit = np.maximum(k_sigma * sigma, floor_px)

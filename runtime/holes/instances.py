@@ -63,13 +63,13 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
         np.ascontiguousarray(prob_hole >= low_threshold).view(np.uint8)
     labels = np.zeros(prob_hole.shape, dtype=np.int32)
     centroids, areas, boxes, scores, moments, solidity = [], [], [], [], [], []
-    for x, y, region in _components(grow, min_area_px):
+    for x, y, region, contours, offset in _components(grow, min_area_px):
         h, w = region.shape
         core = strict[y:y + h, x:x + w].view(bool) & region
         if not core.any():
             continue  # never reaches the threshold
         touches_border = x <= 0 or y <= 0 or x + w >= width or y + h >= height
-        shape = _shape(region)
+        shape = _shape(region, contours, offset)
         candidates = [(0, 0, shape)]
         if shape_filter and not _hole_like(shape, touches_border):
             candidates = []
@@ -136,12 +136,14 @@ class _Shape:
     solidity: float
 
 
-def _shape(mask: np.ndarray) -> _Shape:
-    contours, _ = cv2.findContours(mask.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    filled = np.zeros(mask.shape, np.uint8)
-    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
-    filled = filled.view(bool) | mask
-    return _Shape(filled, cv2.moments(filled.view(np.uint8), binaryImage=True), _contour_solidity(contours))
+def _shape(mask: np.ndarray, contours=None, offset=(0, 0)) -> _Shape:
+    """Fill ``mask``'s gaps and measure it. ``contours``: its external contours when the caller has
+    them already, in coordinates ``offset`` away from the mask's (a window's contours, say)."""
+    if contours is None:
+        contours, _ = cv2.findContours(mask.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = mask.view(np.uint8).copy()          # drawing the filled contours onto the mask: mask | fill
+    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED, offset=offset)
+    return _Shape(filled.view(bool), cv2.moments(filled, binaryImage=True), _contour_solidity(contours))
 
 
 def _hole_like(shape: _Shape, touches_border: bool) -> bool:
@@ -204,12 +206,19 @@ def _coarse_any(mask: np.ndarray) -> np.ndarray:
 
 
 def _components(mask: np.ndarray, min_area_px: float):
-    """Yield (x, y, crop) for each 8-connected component of a 0/1 mask, crop = its bounding box.
+    """Yield (x, y, crop, contours, offset) for each 8-connected component of a 0/1 mask: crop = its
+    bounding box; contours = its external contour (``offset`` away from the crop's coordinates) when
+    it came for free, else None.
 
     Labelling a full frame is the costliest step of extraction, and holes cover a small part of it:
     components are first found on a 4x max-pooled copy (an ``any`` per 4x4 block), then labelled at
     full resolution inside each coarse component's box only. A full-resolution component always lies
     inside exactly one coarse component, which owns it (no duplicates where boxes overlap).
+
+    Coarse boxes come from the coarse mask's outer contours (OpenCV's component statistics cost ten
+    times the labelling). A window is first traced (RETR_CCOMP: one top-level contour per component);
+    with one component (the usual case) that contour is its shape's outline too, and no full-resolution
+    labelling is needed.
     """
     height, width = mask.shape
     f = COARSE_FACTOR
@@ -218,20 +227,28 @@ def _components(mask: np.ndarray, min_area_px: float):
         for k in range(1, count):
             x, y, w, h, area = (int(v) for v in stats[k])
             if area >= min_area_px:
-                yield x, y, labels[y:y + h, x:x + w] == k
+                yield x, y, labels[y:y + h, x:x + w] == k, None, (0, 0)
         return
-    count, coarse_labels, stats, _ = cv2.connectedComponentsWithStats(_coarse_any(mask), connectivity=8,
-                                                                      ltype=cv2.CV_32S)
-    for k, (cx, cy, cw, ch, _) in enumerate(stats[1:].tolist(), start=1):
+    coarse = _coarse_any(mask)
+    _, coarse_labels = cv2.connectedComponents(coarse, connectivity=8, ltype=cv2.CV_32S)
+    outlines, hierarchy = cv2.findContours(coarse, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    boxes = []
+    for outline, (_, _, _, parent) in zip(outlines, hierarchy[0] if outlines else ()):
+        if parent < 0:       # top level: a component's outer boundary (the second level are its holes)
+            col, row = outline[0, 0]
+            boxes.append((int(coarse_labels[row, col]), cv2.boundingRect(outline)))
+    for k, (cx, cy, cw, ch) in sorted(boxes):           # in label order, as labelling would list them
         x0, y0 = cx * f, cy * f
         x1, y1 = min((cx + cw) * f, width), min((cy + ch) * f, height)
         window = mask[y0:y1, x0:x1]
-        sub_count, sub_labels = cv2.connectedComponents(window, connectivity=8, ltype=cv2.CV_32S)
-        if sub_count == 2:
+        contours, hierarchy = cv2.findContours(window, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+        top = [c for c, (_, _, _, parent) in zip(contours, hierarchy[0]) if parent < 0]
+        if len(top) == 1:
             # The window's only component is this coarse component's own (its pixels are all here).
-            x, y, w, h = cv2.boundingRect(window)
-            yield x0 + x, y0 + y, window.view(bool)[y:y + h, x:x + w]
+            x, y, w, h = cv2.boundingRect(top[0])
+            yield x0 + x, y0 + y, window.view(bool)[y:y + h, x:x + w], top, (-x, -y)
             continue
+        sub_count, sub_labels = cv2.connectedComponents(window, connectivity=8, ltype=cv2.CV_32S)
         for j in range(1, sub_count):
             whole = sub_labels == j
             x, y, w, h = cv2.boundingRect(whole.view(np.uint8))
@@ -240,7 +257,7 @@ def _components(mask: np.ndarray, min_area_px: float):
             col = int(np.argmax(part[0]))
             if coarse_labels[(y0 + y) // f, (x0 + x + col) // f] != k:
                 continue
-            yield x0 + x, y0 + y, part
+            yield x0 + x, y0 + y, part, None, (0, 0)
 
 
 def _split_touching(shape: _Shape) -> list[np.ndarray]:

@@ -127,7 +127,7 @@ def test_components_match_full_frame_labelling():
     rng = np.random.default_rng(6)
     mask = (cv2.GaussianBlur(rng.random((700, 900)).astype(np.float32), (0, 0), 3) > 0.53).view(np.uint8)
     mask = np.ascontiguousarray(mask)
-    found = sorted((x, y, part.shape, int(part.sum())) for x, y, part in instances._components(mask, 1))
+    found = sorted((x, y, part.shape, int(part.sum())) for x, y, part, _, _ in instances._components(mask, 1))
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     expected = sorted((int(x), int(y), (int(h), int(w)), int(a)) for x, y, w, h, a in stats[1:])
     assert found == expected
@@ -216,3 +216,19 @@ def test_edge_points_near_the_border():
     assert np.all(found.points[0, kept, 0] >= 0)
     radius = np.linalg.norm(found.points[0, kept] - (12.3, 100.7), axis=1)
     assert abs(np.median(radius) - 15.0) < 0.1
+
+
+def test_smallest_is_a_stable_rank_cut():
+    rng = np.random.default_rng(10)
+    values = np.round(rng.random((40, 50)) * 20) / 20          # many ties
+    values[rng.random(values.shape) > 0.8] = np.inf
+    values[5, 3] = np.nan                                      # NaN rows take the argsort path
+    keep = rng.integers(0, 51, 40)
+    keep[0] = 0
+    order = np.argsort(values, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    rank[np.arange(40)[:, None], order] = np.arange(50)
+    assert np.array_equal(ellipse_fit._smallest(values, keep), rank < keep[:, None])
+    values[5, 3] = 1.0
+    rank[np.arange(40)[:, None], np.argsort(values, axis=1, kind="stable")] = np.arange(50)
+    assert np.array_equal(ellipse_fit._smallest(values, keep), rank < keep[:, None])
