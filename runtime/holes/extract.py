@@ -77,7 +77,7 @@ def ellipse_radius(axes: np.ndarray, angles_deg: np.ndarray, directions: np.ndar
     return 1.0 / np.sqrt((np.cos(phi) / a) ** 2 + (np.sin(phi) / b) ** 2)
 
 
-def _measure(image, prob, threshold, labels, own_labels, centers, axes, angles, on_border, rays: int):
+def _measure(image, prob, threshold, instances, centers, axes, angles, on_border, rays: int):
     """Outline from the model's probability, then the image edge around it; both fits returned."""
     directions = ray_angles(rays)
     radius = np.sqrt(axes[:, 0] * axes[:, 1]) / 2
@@ -95,9 +95,10 @@ def _measure(image, prob, threshold, labels, own_labels, centers, axes, angles, 
     expected2 = ellipse_radius(axes2, angles2, directions)
     if image is None:
         return outline, None
-    edges = radial_edge_points(image, centers2, expected2, np.clip(0.12 * radius2, 2.0, 5.0), directions,
-                               labels=labels, own_labels=own_labels)
-    return outline, _fit(edges.points, edges.valid, on_border)
+    edges = radial_edge_points(image, centers2, expected2, np.clip(0.12 * radius2, 2.0, 5.0), directions)
+    # An edge point on another hole's pixels is that hole's edge.
+    valid = edges.valid & ~instances.foreign(edges.points)
+    return outline, _fit(edges.points, valid, on_border)
 
 
 def _not_nested(holes: Holes) -> np.ndarray:
@@ -172,10 +173,8 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
     refined = np.zeros(n, dtype=bool)
 
     if refine:
-        own_labels = instances.label_ids
         radius = np.sqrt(axes[:, 0] * axes[:, 1]) / 2
-        outline, fit = _measure(image, prob, threshold, instances.labels, own_labels, centers, axes, angles,
-                                  on_border, RAYS)
+        outline, fit = _measure(image, prob, threshold, instances, centers, axes, angles, on_border, RAYS)
         # The model's subpixel outline replaces the mask moments where it is plausible...
         plausible = _agrees(outline, centers, axes, shift_px=0.5 * radius + 2.0, radius_ratio=(0.5, 1.6))
         centers[plausible] = outline.centers[plausible]

@@ -6,6 +6,7 @@ Pure computation on numpy arrays; OpenCV does the pixel work.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -29,9 +30,13 @@ SPLIT_PEAK_FRACTION = 0.6
 
 @dataclass
 class Instances:
-    """Hole instances found in a probability map, one row per instance (label i+1 in ``labels``)."""
+    """Hole instances found in a probability map, one row per instance (label i+1 in ``labels``).
 
-    labels: np.ndarray        # (H, W) int32 label map, 0 = background
+    Each instance's pixels are kept as a mask over its own box (``masks``); the full-frame label map
+    is built only when asked for (``labels``): a fresh (H, W) int32 map per frame cost more (page
+    faults, zeroing) than everything that reads it, which is one lookup per edge point (`foreign`).
+    """
+
     label_ids: np.ndarray     # (N,) each instance's value in ``labels``
     centroids: np.ndarray     # (N, 2) mask centroid (u, v), px
     areas: np.ndarray         # (N,) mask area, px
@@ -40,9 +45,65 @@ class Instances:
     mask_axes: np.ndarray     # (N, 2) full axes (major, minor) of the ellipse with the mask's second moments, px
     mask_angles: np.ndarray   # (N,) its major-axis angle, degrees from +u toward +v
     solidity: np.ndarray      # (N,) area inside the outer contour / area of its convex hull (1 = convex)
+    masks: list               # N bool (h, w) masks, each over its row of ``boxes``
+    shape: tuple              # (H, W) of the probability map
 
     def __len__(self) -> int:
         return len(self.areas)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """(H, W) int32 label map, 0 = background; where filled shapes overlap, the later instance's."""
+        labels = np.zeros(self.shape, dtype=np.int32)
+        for label, (x, y, w, h), mask in zip(self.label_ids, self.boxes, self.masks):
+            labels[y:y + h, x:x + w][mask] = label
+        return labels
+
+    def foreign(self, points: np.ndarray) -> np.ndarray:
+        """(N, K) bool: point k of instance n lands on another instance's pixels, i.e. the label map at
+        the point's pixel (rounded, clipped to the frame) is neither 0 nor n's label.
+
+        Only instances whose box meets the box of n's points are looked at (usually none but n).
+        """
+        n = len(self)
+        height, width = self.shape
+        col = np.clip(np.rint(points[..., 0]), 0, width - 1).astype(np.int64)
+        row = np.clip(np.rint(points[..., 1]), 0, height - 1).astype(np.int64)
+        result = np.zeros(col.shape, dtype=bool)
+        if n < 2:
+            return result
+        x, y, w, h = self.boxes.T
+        c0, c1, r0, r1 = col.min(axis=1), col.max(axis=1), row.min(axis=1), row.max(axis=1)
+        meets = ((c0[:, None] < (x + w)[None, :]) & (c1[:, None] >= x[None, :])
+                 & (r0[:, None] < (y + h)[None, :]) & (r1[:, None] >= y[None, :]))
+        np.fill_diagonal(meets, False)
+        for i in np.flatnonzero(meets.any(axis=1)):
+            # The label map shows the highest label among the instances covering a pixel.
+            top_other = np.zeros(col.shape[1], dtype=np.int64)
+            for j in np.flatnonzero(meets[i]):
+                top_other = np.where(self._covers(j, col[i], row[i]), j + 1, top_other)  # j ascending
+            own = self._covers(i, col[i], row[i])
+            result[i] = (top_other > i + 1) | ((top_other > 0) & ~own)
+        return result
+
+    def _covers(self, index: int, col: np.ndarray, row: np.ndarray) -> np.ndarray:
+        x, y, w, h = (int(v) for v in self.boxes[index])
+        inside = (col >= x) & (col < x + w) & (row >= y) & (row < y + h)
+        covered = np.zeros(col.shape, dtype=bool)
+        covered[inside] = self.masks[index][row[inside] - y, col[inside] - x]
+        return covered
+
+
+_workspace = threading.local()
+
+
+def _mask_buffer(shape: tuple) -> np.ndarray:
+    """This thread's reusable (H, W) bool buffer for the grown mask: a fresh full-frame array every
+    frame costs page faults whenever the allocator has handed the memory back to the system."""
+    buffer = getattr(_workspace, "mask", None)
+    if buffer is None or buffer.shape != shape:
+        buffer = _workspace.mask = np.empty(shape, dtype=bool)
+    return buffer
 
 
 def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px: float = 6.0,
@@ -58,14 +119,15 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
     distance-transform peaks (nearest-seed assignment) when the shape is not convex enough to be one.
     """
     height, width = prob_hole.shape
-    strict = np.ascontiguousarray(prob_hole >= threshold).view(np.uint8)
-    grow = strict if low_threshold is None or low_threshold >= threshold else \
-        np.ascontiguousarray(prob_hole >= low_threshold).view(np.uint8)
-    labels = np.zeros(prob_hole.shape, dtype=np.int32)
-    centroids, areas, boxes, scores, moments, solidity = [], [], [], [], [], []
+    hysteresis = low_threshold is not None and low_threshold < threshold
+    # The grown mask is the only full-frame array (in a reused buffer); the strict one is taken per
+    # region, inside its box.
+    grow = np.greater_equal(prob_hole, low_threshold if hysteresis else threshold,
+                            out=_mask_buffer(prob_hole.shape)).view(np.uint8)
+    centroids, areas, boxes, scores, moments, solidity, masks = [], [], [], [], [], [], []
     for x, y, region, contours, offset in _components(grow, min_area_px):
         h, w = region.shape
-        core = strict[y:y + h, x:x + w].view(bool) & region
+        core = (prob_hole[y:y + h, x:x + w] >= threshold) & region
         if not core.any():
             continue  # never reaches the threshold
         touches_border = x <= 0 or y <= 0 or x + w >= width or y + h >= height
@@ -73,7 +135,7 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
         candidates = [(0, 0, shape)]
         if shape_filter and not _hole_like(shape, touches_border):
             candidates = []
-            if grow is not strict:
+            if hysteresis:
                 count, sub = cv2.connectedComponents(core.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
                 for k in range(1, count):
                     piece = sub == k
@@ -95,7 +157,6 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
                     parts = [(p, cv2.moments(p.view(np.uint8), binaryImage=True), _solidity(p.view(np.uint8)))
                              for p in pieces]
             crop_prob = prob_hole[oy:oy + ch, ox:ox + cw]
-            crop_labels = labels[oy:oy + ch, ox:ox + cw]
             for part, m, part_solidity in parts:
                 part_u8 = part.view(np.uint8)
                 part_area = m["m00"]
@@ -110,11 +171,10 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
                 # + 1/12: each pixel is a unit square, not a point.
                 moments.append((m["mu20"] / part_area + 1 / 12, m["mu11"] / part_area, m["mu02"] / part_area + 1 / 12))
                 solidity.append(part_solidity)
-                crop_labels[part] = len(areas)
+                masks.append(part[by:by + bh, bx:bx + bw])
     n = len(areas)
     mask_axes, mask_angles = _moment_ellipses(np.asarray(moments, dtype=np.float64).reshape(n, 3))
     return Instances(
-        labels=labels,
         label_ids=np.arange(1, n + 1, dtype=np.int32),
         centroids=np.asarray(centroids, dtype=np.float64).reshape(n, 2),
         areas=np.asarray(areas, dtype=np.float64),
@@ -123,6 +183,8 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
         mask_axes=mask_axes,
         mask_angles=mask_angles,
         solidity=np.asarray(solidity, dtype=np.float64),
+        masks=masks,
+        shape=prob_hole.shape,
     )
 
 

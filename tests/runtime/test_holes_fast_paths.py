@@ -232,3 +232,26 @@ def test_smallest_is_a_stable_rank_cut():
     values[5, 3] = 1.0
     rank[np.arange(40)[:, None], np.argsort(values, axis=1, kind="stable")] = np.arange(50)
     assert np.array_equal(ellipse_fit._smallest(values, keep), rank < keep[:, None])
+
+
+def test_foreign_points_follow_the_label_map():
+    """Instances keep per-box masks; `foreign` must say what the full label map says, also where filled
+    shapes overlap (a disc inside a ring: the ring's filled shape covers it, the later label wins) and
+    for touching holes."""
+    prob = np.zeros((120, 160), np.float32)
+    cv2.circle(prob, (50, 60), 30, 1.0, thickness=6)          # a ring...
+    cv2.circle(prob, (50, 60), 8, 1.0, thickness=-1)          # ...with a disc in its hole
+    cv2.circle(prob, (115, 60), 14, 1.0, thickness=-1)        # two touching discs
+    cv2.circle(prob, (138, 60), 10, 1.0, thickness=-1)
+    prob = cv2.GaussianBlur(prob, (0, 0), 1.0)
+    found = instances.find_instances(prob, threshold=0.5, shape_filter=False)
+    assert len(found) >= 4
+    labels = found.labels
+    rng = np.random.default_rng(11)
+    points = rng.uniform((-5, -5), (165, 125), (len(found), 400, 2))
+    col = np.clip(np.rint(points[..., 0]), 0, 159).astype(int)
+    row = np.clip(np.rint(points[..., 1]), 0, 119).astype(int)
+    hit = labels[row, col]
+    expected = (hit != 0) & (hit != found.label_ids[:, None])
+    assert expected.any()
+    assert np.array_equal(found.foreign(points), expected)
