@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from holevision.runtime.detections import Holes
-from holevision.runtime.result import (ERROR_BAD_POSE, ERROR_CAMERA, ERROR_PROCESSING, Result, hole_pose, to_dict,
-                                       to_message)
+from holevision.runtime.result import ERROR_BAD_POSE, ERROR_CAMERA, ERROR_PROCESSING, Result, encode, hole_pose
 from holevision.runtime.sources.base import Frame
 
 log = logging.getLogger(__name__)
@@ -464,8 +463,7 @@ class Pipeline:
         return self._emit(result, request, None, None, None)
 
     def _emit(self, result: Result, request, image, holes, statuses) -> dict:
-        message = to_dict(result)
-        payload = to_message(result)
+        message, payload = encode(result)
         self.writer.submit(message, payload, image, holes, statuses)
         with self._recent_lock:
             if not result.error:

@@ -114,7 +114,7 @@ def bench_pipeline(*, width: int = 1280, height: int = 1024, holes: int = 20, fr
     from holevision.runtime.pipeline import Pipeline, ResultWriter
     from holevision.runtime.publish.modbus_server import ModbusServerPublisher
     from holevision.runtime.publish.zmq_publisher import ZmqPublisher
-    from holevision.runtime.result import to_dict, to_message
+    from holevision.runtime.result import encode
     from holevision.runtime.sources.capture import CaptureThread
     from holevision.runtime.sources.synthetic import SyntheticSource
 
@@ -180,7 +180,7 @@ def bench_pipeline(*, width: int = 1280, height: int = 1024, holes: int = 20, fr
         # 1. non-model cost: frames arrive slower than the model so nothing queues
         model_guess_s = max(model_ms / 1000.0, 0.01)
         messages, _, _ = run(frames, fps=min(30.0, 0.5 / model_guess_s), seconds=None, label="non-model cost")
-        encode_ms = [_time_encode(message, to_dict, to_message) for message in messages[:20]]
+        encode_ms = [_time_encode(message, encode) for message in messages[:20]]
         capture_ms = _measure_capture_handoff(width, height)
 
         # 2. free-run throughput: the source is faster than the model; the newest frame wins
@@ -219,8 +219,9 @@ def bench_pipeline(*, width: int = 1280, height: int = 1024, holes: int = 20, fr
     }
 
 
-def _time_encode(message: dict, to_dict, to_message) -> float:
-    """Rebuild the Result behind a message and time to_dict + to_message (what _emit does per frame)."""
+def _time_encode(message: dict, encode) -> float:
+    """Rebuild the Result behind a message and time ``encode`` (the document and its JSON bytes, what
+    the pipeline's _emit does per frame)."""
     from holevision.runtime.detections import Holes
     from holevision.runtime.result import Result
 
@@ -239,8 +240,7 @@ def _time_encode(message: dict, to_dict, to_message) -> float:
                     done_epoch=message["done_epoch"], holes=holes, timings_ms=message["timings_ms"],
                     width=message["image"]["width"], height=message["image"]["height"])
     started = time.perf_counter()
-    to_dict(result)
-    to_message(result)
+    encode(result)
     return (time.perf_counter() - started) * 1000.0
 
 

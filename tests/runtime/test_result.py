@@ -73,3 +73,32 @@ def test_hole_pose_selects_one_hole():
     assert selected["hole"]["id"] == 1 and selected["seq"] == 12 and selected["camera"] == "cam1"
     with pytest.raises(KeyError, match="hole 9"):
         hole_pose(data, 9)
+
+
+def test_hole_rows_equal_holes_to_rows():
+    """result.hole_rows builds the rows from whole columns; it must give exactly Holes.to_rows()."""
+    from holevision.runtime.result import hole_rows
+
+    rng = np.random.default_rng(0)
+    n = 25
+    values = rng.uniform(-1e4, 1e4, (n, 16)) * rng.choice([1e-6, 1.0, 1e3], (n, 16))
+    values[rng.random(values.shape) > 0.85] = np.nan
+    values[0, :] = np.inf
+    approach = rng.normal(size=(n, 3))
+    approach[::4, 1] = np.nan
+    holes = Holes(centers=values[:, :2], axes=np.abs(values[:, 2:4]), angles=values[:, 4],
+                  scores=values[:, 5].astype(np.float32), fit_residual=values[:, 6],
+                  on_border=values[:, 7] > 0, refined=values[:, 8] > 0, points_base=values[:, 9:12],
+                  approach_base=approach, diameters_mm=values[:, 12], circularity=values[:, 13].astype(np.float32))
+    assert hole_rows(holes) == holes.to_rows()
+    assert json.dumps(hole_rows(holes)) == json.dumps(holes.to_rows())
+    assert hole_rows(Holes.empty()) == []
+
+
+def test_encode_gives_the_document_and_its_message():
+    from holevision.runtime.result import encode
+
+    result = _result()
+    message, payload = encode(result)
+    assert message == to_dict(result)
+    assert payload == to_message(result)
