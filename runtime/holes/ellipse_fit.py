@@ -42,8 +42,9 @@ def _normalise(points: np.ndarray, weights: np.ndarray):
 # 15 monomials once per hole and their weighted sums as one (1, K) @ (K, 15) product per hole and
 # round replaces the per-round design matrices and 3x3 blocks (most of the fit's cost was their
 # many small numpy calls, not arithmetic).
-_EXPONENTS = [(i - j, j) for i in range(5) for j in range(i + 1)]            # 1, x, y, x^2, xy, y^2, ...
 _DESIGN_EXPONENTS = [(2, 0), (1, 1), (0, 2), (1, 0), (0, 1), (0, 0)]         # x^2, xy, y^2, x, y, 1
+# The design row first (so that it, and [x, y, 1] after it, are slices), then degrees 3 and 4.
+_EXPONENTS = _DESIGN_EXPONENTS + [(i - j, j) for i in (3, 4) for j in range(i + 1)]
 _SCATTER_INDEX = np.array([[_EXPONENTS.index((a[0] + b[0], a[1] + b[1])) for b in _DESIGN_EXPONENTS]
                            for a in _DESIGN_EXPONENTS])
 
@@ -59,23 +60,28 @@ class _Normalised:
 
     mean: np.ndarray        # (N, 2)
     scale: np.ndarray       # (N,)
-    x: np.ndarray           # (N, K)
-    y: np.ndarray           # (N, K)
     monomials: np.ndarray   # (N, K, 15) in _EXPONENTS order
+    design: np.ndarray      # (N, K, 6) x^2, xy, y^2, x, y, 1 (a copy of the first 6 monomials)
+    linear: np.ndarray      # (N, K, 3) x, y, 1
 
     @classmethod
     def of(cls, points: np.ndarray, weights: np.ndarray) -> "_Normalised":
         p, mean, scale = _normalise(points, weights)
         x, y = p[..., 0], p[..., 1]
         xx, xy, yy = x * x, x * y, y * y
-        monomials = np.stack([np.ones_like(x), x, y, xx, xy, yy, xx * x, xx * y, x * yy, yy * y,
+        monomials = np.stack([xx, xy, yy, x, y, np.ones_like(x), xx * x, xx * y, x * yy, yy * y,
                               xx * xx, xx * xy, xx * yy, xy * yy, yy * yy], axis=2)
-        return cls(mean, scale, x, y, monomials)
+        design = np.ascontiguousarray(monomials[..., :6])
+        return cls(mean, scale, monomials, design, np.ascontiguousarray(design[..., 3:]))
+
+    def rows(self, rows: np.ndarray) -> "_Normalised":
+        return _Normalised(self.mean[rows], self.scale[rows], self.monomials[rows], self.design[rows],
+                           self.linear[rows])
 
 
-# The closed-form eigenvector costs a fixed ~60 small numpy calls, LAPACK's eig ~3 us per hole: below
+# The closed-form eigenvector costs a fixed ~50 small numpy calls, LAPACK's eig ~3 us per hole: below
 # this many holes in a round, eig is the cheaper of the two (both give the same vector).
-CLOSED_FORM_MIN_ROWS = 24
+CLOSED_FORM_MIN_ROWS = 16
 
 
 def _direct_fit_normalised(monomials: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,12 +103,15 @@ def _direct_fit_normalised(monomials: np.ndarray, weights: np.ndarray) -> tuple[
     return np.concatenate([a1, a2], axis=1), ok
 
 
+_INV_C1_ROWS = np.array([[0.5], [-1.0], [0.5]])
+
+
 def _ellipse_eigenvector_general(reduced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Halir-Flusser's eigenproblem as published: the eigenvector of inv(C1) @ reduced with
     4ac - b^2 > 0 (N, 3), and whether there is one. General (any reduced matrix) but slow: LAPACK's
     nonsymmetric eig per 3x3 costs more than the rest of a fit round."""
     # Premultiply by inv(C1) where C1 = [[0, 0, 2], [0, -1, 0], [2, 0, 0]].
-    m = np.stack([reduced[:, 2] / 2.0, -reduced[:, 1], reduced[:, 0] / 2.0], axis=1)
+    m = reduced[:, [2, 1, 0]] * _INV_C1_ROWS
     _, vecs = np.linalg.eig(m)
     vecs = np.real(vecs)                                          # (N, 3, 3), columns are eigenvectors
     cond = 4.0 * vecs[:, 0, :] * vecs[:, 2, :] - vecs[:, 1, :] ** 2
@@ -117,9 +126,10 @@ def _ellipse_eigenvector(reduced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     reduced a = mu C1 a is a symmetric-definite pencil: with reduced = L L^T and z = L^T a,
     B z = (1 / mu) z for the symmetric B = L^-1 C1 L^-T. B has C1's inertia (one positive, two
     negative eigenvalues) and a^T reduced a = mu a^T C1 a > 0, so the ellipse (4ac - b^2 = a^T C1 a
-    > 0) is B's largest eigenvalue: Cholesky, the trigonometric formula for a symmetric 3x3 and a
-    cross product, about 60 operations on (N,) arrays. Rows where this fails (not positive definite:
-    too few or collinear points; a degenerate eigenvalue) come back with ok False.
+    > 0) is B's largest eigenvalue, from the trigonometric solution of its characteristic cubic.
+    B = [[0, 0, p], [0, q, r], [p, r, s]] (q < 0), so its eigenvector for that eigenvalue lam > 0
+    is (p / lam, -r / (q - lam), 1). About 50 operations on (N,) arrays. Rows where this fails (not
+    positive definite: too few or collinear points) come back with ok False.
     """
     r = reduced
     with np.errstate(all="ignore"):
@@ -134,47 +144,46 @@ def _ellipse_eigenvector(reduced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         i21 = -l21 * i11 * i22
         i20 = -(l20 * i00 + l21 * i10) * i22
         # B = inv(L) C1 inv(L)^T: with x^T C1 y = 2 (x0 y2 + x2 y0) - x1 y1 and the rows (i00, 0, 0),
-        # (i10, i11, 0), (i20, i21, i22) of inv(L), B = [[0, 0, b02], [0, b11, b12], [b02, b12, b22]].
-        b02 = 2 * i00 * i22
-        b11 = -i11 * i11
-        b12 = 2 * i10 * i22 - i11 * i21
-        b22 = 4 * i20 * i22 - i21 * i21
-        # Its largest eigenvalue (trigonometric solution of the characteristic cubic).
-        q = (b11 + b22) / 3
-        c00, c11, c22 = -q, b11 - q, b22 - q
-        p1 = b02 * b02 + b12 * b12
-        p = np.sqrt((c00 * c00 + c11 * c11 + c22 * c22 + 2 * p1) / 6)
-        det = c00 * (c11 * c22 - b12 * b12) - b02 * c11 * b02
-        phi = np.arccos(np.clip(det / (2 * p ** 3), -1.0, 1.0)) / 3
-        top = q + 2 * p * np.cos(phi)
-        # Its eigenvector: the longest cross product of two rows of B - top I, written out with
-        # u = b11 - top, v = b22 - top (rows (-top, 0, b02), (0, u, b12), (b02, b12, v)).
-        u, v = b11 - top, b22 - top
-        crosses = np.stack([-b02 * u, top * b12, -top * u,
-                            -b02 * b12, b02 * b02 + top * v, -top * b12,
-                            u * v - b12 * b12, b12 * b02, -u * b02], axis=1).reshape(-1, 3, 3)
-        norms = (crosses * crosses).sum(axis=2)                                              # (N, 3)
-        best = np.argmax(norms, axis=1)
-        index = np.arange(len(r))
-        z = crosses[index, best]
-        # A repeated top eigenvalue leaves no well-defined cross product: relative size 1e-8 at least.
-        scale2 = top * top + u * u + v * v + 2 * (b02 * b02 + b12 * b12)
-        separated = norms[index, best] > 1e-16 * scale2 * scale2
-        # a = inv(L)^T z
-        a = np.stack([i00 * z[:, 0] + i10 * z[:, 1] + i20 * z[:, 2], i11 * z[:, 1] + i21 * z[:, 2], i22 * z[:, 2]],
-                     axis=1)
-        a /= np.linalg.norm(a, axis=1, keepdims=True)
-        ok = separated & np.isfinite(a).all(axis=1) & (4 * a[:, 0] * a[:, 2] - a[:, 1] ** 2 > 0)
+        # (i10, i11, 0), (i20, i21, i22) of inv(L): p = 2 i00 i22, q = -i11^2, r = 2 i10 i22 - i11 i21,
+        # s = 4 i20 i22 - i21^2.
+        p = 2 * i00 * i22
+        q = -i11 * i11
+        rr = 2 * i10 * i22 - i11 * i21
+        s = 4 * i20 * i22 - i21 * i21
+        # Characteristic polynomial lam^3 - c2 lam^2 + c1 lam - c0, det B = -p^2 q; its largest root.
+        c2 = q + s
+        c1 = q * s - rr * rr - p * p
+        c0 = -p * p * q
+        shift = c2 / 3
+        depressed_p = c1 - c2 * shift                                   # t^3 + P t + Q, lam = t + c2 / 3
+        depressed_q = c2 * c1 / 3 - c0 - 2 * shift ** 3
+        half_range = np.sqrt(-depressed_p / 3)
+        cosine = np.clip(-depressed_q / (2 * half_range ** 3), -1.0, 1.0)
+        top = shift + 2 * half_range * np.cos(np.arccos(cosine) / 3)
+        # The formula loses digits when lam is small next to the negative roots (a poor fit): two
+        # Newton steps on the cubic restore them.
+        for _ in range(2):
+            top = top - (((top - c2) * top + c1) * top - c0) / ((3 * top - 2 * c2) * top + c1)
+        z0, z1 = p / top, -rr / (q - top)
+        # a = inv(L)^T z with z = (z0, z1, 1)
+        a = np.stack([i00 * z0 + i10 * z1 + i20, i11 * z1 + i21, i22], axis=1)
+        a /= np.sqrt((a * a).sum(axis=1))[:, None]
+        ok = np.isfinite(a).all(axis=1) & (4 * a[:, 0] * a[:, 2] - a[:, 1] ** 2 > 0) & (top > 0)
     return np.where(ok[:, None], a, 0.0), ok
 
 
-def _sampson_normalised(conic: np.ndarray, x: np.ndarray, y: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Sampson distance (px) of normalised points (N, K) to conics (N, 6) fitted in the same frame."""
-    a, b, c, d, e, f = (conic[:, i:i + 1] for i in range(6))
-    value = (a * x + b * y + d) * x + (c * y + e) * y + f
-    gx = 2 * a * x + b * y + d
-    gy = b * x + 2 * c * y + e
-    return np.abs(value) * scale[:, None] / np.maximum(np.sqrt(gx * gx + gy * gy), 1e-12)
+# The conic's gradient at [x, y, 1] is [x, y, 1] @ [[2a, b], [b, 2c], [d, e]].
+_GRADIENT_INDEX = np.array([[0, 1], [1, 2], [3, 4]])
+_GRADIENT_FACTOR = np.array([[2.0, 1.0], [1.0, 2.0], [1.0, 1.0]])
+
+
+def _sampson_normalised(conic: np.ndarray, frame: "_Normalised") -> np.ndarray:
+    """Sampson distance (px) of each hole's normalised points (N, K) to its conic (N, 6), fitted in
+    the same frame: the conic's value and gradient at all points are two matrix products."""
+    value = (frame.design @ conic[..., None])[..., 0]                              # (N, K)
+    gradient = frame.linear @ (conic[:, _GRADIENT_INDEX] * _GRADIENT_FACTOR)       # (N, K, 2)
+    norm = np.hypot(gradient[..., 0], gradient[..., 1])
+    return np.abs(value) * frame.scale[:, None] / np.maximum(norm, 1e-12)
 
 
 def conic_ellipse_direct(points: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -303,20 +312,20 @@ def _robust_rounds(fit_round, valid: np.ndarray, iterations: int, min_points: in
     whether each hole had ``min_points`` inliers for its final fit.
     """
     n = len(valid)
-    inliers = valid.copy()
+    inliers = valid
     rows = np.arange(n)
-    model = dist = None
-    enough = np.zeros(n, dtype=bool)
+    model = dist = enough = None
     for round_index in range(iterations + TRIM_ROUNDS):
-        current = inliers[rows]
+        every = len(rows) == n
+        current = inliers if every else inliers[rows]
         row_model, row_dist = fit_round(rows, current.astype(np.float64))
-        if model is None:
-            model, dist = row_model, row_dist
+        row_enough = current.sum(axis=1) >= min_points
+        new_inliers = _next_inliers(row_dist, valid if every else valid[rows], current, round_index, min_points,
+                                    floor_px, k_sigma)
+        if every:
+            model, dist, enough, inliers = row_model, row_dist, row_enough, new_inliers
         else:
-            model[rows], dist[rows] = row_model, row_dist
-        enough[rows] = current.sum(axis=1) >= min_points
-        new_inliers = _next_inliers(row_dist, valid[rows], current, round_index, min_points, floor_px, k_sigma)
-        inliers[rows] = new_inliers
+            model[rows], dist[rows], enough[rows], inliers[rows] = row_model, row_dist, row_enough, new_inliers
         if round_index >= TRIM_ROUNDS:
             rows = rows[(new_inliers != current).any(axis=1)]
             if rows.size == 0:
@@ -338,12 +347,10 @@ def fit_ellipses_robust(points: np.ndarray, valid: np.ndarray, *, iterations: in
     ok_fit = np.zeros(n, dtype=bool)
 
     def fit_round(rows, weights):
-        every = len(rows) == n      # the first rounds fit every hole: no row copies then
-        monomials, x, y, scale = ((frame.monomials, frame.x, frame.y, frame.scale) if every else
-                                  (frame.monomials[rows], frame.x[rows], frame.y[rows], frame.scale[rows]))
-        conic, ok = _direct_fit_normalised(monomials, weights)
+        part = frame if len(rows) == n else frame.rows(rows)   # the first rounds fit every hole: no copies
+        conic, ok = _direct_fit_normalised(part.monomials, weights)
         ok_fit[rows] = ok
-        return conic, _sampson_normalised(conic, x, y, scale)
+        return conic, _sampson_normalised(conic, part)
 
     conic_n, dist, inliers, enough = _robust_rounds(fit_round, valid, iterations, min_points, floor_px, k_sigma)
     conic = _denormalise_conic(conic_n, frame.mean, frame.scale)
