@@ -55,9 +55,12 @@ def _ray_samples(centers: np.ndarray, expected: np.ndarray, offsets: np.ndarray,
     ends are. Only frames with rays that leave the image pay for the per-sample test.
     """
     n, k = expected.shape
-    radii = np.maximum(expected[..., None] + offsets, 0.0)                        # (N, K, S)
-    xs = centers[:, 0, None, None] + radii * np.cos(angles)[None, :, None]
-    ys = centers[:, 1, None, None] + radii * np.sin(angles)[None, :, None]
+    radii = expected[..., None] + offsets                                         # (N, K, S)
+    if not expected.min() + offsets[0] >= 0:
+        radii *= radii > 0            # max(r, 0) (but a -0.0 for a negative r), at a third of its cost
+    cos, sin = np.cos(angles)[None, :, None], np.sin(angles)[None, :, None]
+    xs = centers[:, 0, None, None] + radii * cos
+    ys = centers[:, 1, None, None] + radii * sin
     ends_x, ends_y = xs[..., ::xs.shape[2] - 1], ys[..., ::ys.shape[2] - 1]
     if ((ends_x >= 0) & (ends_x <= width - 1) & (ends_y >= 0) & (ends_y <= height - 1)).all():
         inside = None

@@ -26,6 +26,7 @@ from holevision.runtime.detections import Holes
 from holevision.runtime.holes.edges import probability_outline_points, radial_edge_points, ray_angles
 from holevision.runtime.holes.ellipse_fit import EllipseFit, fit_circles_robust, fit_ellipses_robust
 from holevision.runtime.holes.instances import MIN_ASPECT, find_instances
+from holevision.runtime.holes.memory import keep_freed_memory
 
 RAYS = 128           # rays per hole (one batch for all holes: fewer calls beat fewer rays)
 # The image-edge fit gives the center when it lies this close to the model's outline, and the size
@@ -158,6 +159,7 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
     flagged ``on_border`` (their circle is fitted to the visible arc only).
     """
     prob, image = _check_inputs(prob_hole, image_bgr, threshold)
+    keep_freed_memory()      # once per process: no page faults from per-frame arrays (see memory.py)
     instances = find_instances(prob, threshold=threshold, min_area_px=min_area_px, shape_filter=shape_filter,
                                low_threshold=LOW_THRESHOLD_FRACTION * threshold if shape_filter else None)
     n = len(instances)

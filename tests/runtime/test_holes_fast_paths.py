@@ -255,3 +255,20 @@ def test_foreign_points_follow_the_label_map():
     expected = (hit != 0) & (hit != found.label_ids[:, None])
     assert expected.any()
     assert np.array_equal(found.foreign(points), expected)
+
+
+def test_keep_freed_memory_is_applied_once_and_can_be_switched_off():
+    import subprocess
+    import sys
+
+    code = ("from holevision.runtime.holes.memory import keep_freed_memory as k; "
+            "print(k(), k())")
+    for env_value, expected in (("1", None), ("0", "False False")):
+        env = {**__import__("os").environ, "HOLEVISION_KEEP_FREED_MEMORY": env_value}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        first, second = out.stdout.split()
+        assert first == second                       # decided once per process
+        if expected is not None:
+            assert out.stdout.strip() == expected
+        elif sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver()):
+            assert first == "True"

@@ -1,0 +1,46 @@
+"""Keep freed heap memory in the process instead of handing it back to the system after every frame.
+
+Extraction builds ~20 MB of short-lived arrays per 1920x1200 frame with 50 holes (rays x samples x
+holes, in a few passes). With glibc's default, adaptive settings, whether that memory stays in the
+process depends on what else the process allocated before: in some heap states the top of the heap
+is trimmed after every frame, and the next frame faults every page back in (measured: ~2600 page
+faults per frame, 27 ms per extraction instead of 14 ms on the same frame and machine). Fixing the
+two thresholds makes the cost the same in every process: arrays below MMAP_THRESHOLD come from the
+heap, and up to TRIM_THRESHOLD of free heap is kept for the next frame.
+
+Applied once, on the first extraction, in processes on glibc; set HOLEVISION_KEEP_FREED_MEMORY=0 in
+the environment to leave the allocator as it is.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 32 * 1024 * 1024      # glibc's maximum for this setting on 64-bit systems
+TRIM_THRESHOLD = 128 * 1024 * 1024
+
+_applied: bool | None = None
+
+
+def keep_freed_memory() -> bool:
+    """Set glibc's mmap and trim thresholds (once per process); True when they are in effect."""
+    global _applied
+    if _applied is not None:
+        return _applied
+    _applied = False
+    if os.environ.get("HOLEVISION_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    _applied = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return _applied
