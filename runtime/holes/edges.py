@@ -218,21 +218,23 @@ def _gradient_centroid(grad: np.ndarray, grad_ok: np.ndarray, index: np.ndarray)
     The centroid of the whole peak, unlike a 3-sample interpolation of its top, does not depend on
     where the edge falls between pixels: interpolation moves gradient mass around but keeps its sum.
     The window is re-centred once on the first estimate. The positive, usable gradient is laid out
-    once with CENTROID_HALF_SAMPLES zeros on each side of every ray, so each window is a plain gather
-    from a flat array (no bounds masks).
+    once with CENTROID_HALF_SAMPLES zeros on each side of every ray, so each window is a row of a
+    sliding-window view (no bounds masks, no index arrays).
     """
     n, k, samples = grad.shape
     pad = CENTROID_HALF_SAMPLES
-    weights = np.zeros((n * k, samples + 2 * pad), dtype=np.float32)
-    positive = grad * (grad_ok & (grad > 0))
-    weights[:, pad:pad + samples] = positive.reshape(n * k, samples)
-    flat = weights.reshape(-1)
-    row_start = (np.arange(n * k) * (samples + 2 * pad))[:, None] + np.arange(2 * pad + 1)   # (N*K, 13)
+    weights = np.empty((n * k, samples + 2 * pad), dtype=np.float32)
+    weights[:, :pad] = 0
+    weights[:, pad + samples:] = 0
+    np.multiply(grad, grad_ok & (grad > 0), out=weights.reshape(n, k, samples + 2 * pad)[..., pad:pad + samples])
+    # windows[i, c] is ray i's window centred on sample c (a strided view, nothing copied).
+    windows = np.lib.stride_tricks.sliding_window_view(weights, 2 * pad + 1, axis=1)        # (N*K, S, 13)
+    ray = np.arange(n * k)
     position = index.reshape(-1).astype(np.float64)
     variance = np.full(n * k, np.nan)
     for _ in range(2):
         centre = np.clip(np.rint(np.nan_to_num(position, nan=0.0)).astype(np.int64), 0, samples - 1)
-        window = flat[row_start + centre[:, None]].astype(np.float64)                        # (N*K, 13)
+        window = windows[ray, centre].astype(np.float64)                                     # (N*K, 13)
         total, first, second = (window @ _CENTROID_POWERS).T
         with np.errstate(all="ignore"):
             mean = first / total
