@@ -39,7 +39,7 @@ def _normalise(points: np.ndarray, weights: np.ndarray):
 
 # Monomials x^i y^j (i + j <= 4) of normalised points: every entry of the direct fit's 6x6 scatter
 # matrix D^T W D, with D = [x^2, xy, y^2, x, y, 1], is the weighted sum of one of them. Computing the
-# 15 monomials once per hole and their weighted sums as one (1, K) @ (K, 15) product per hole and
+# 15 monomials once per hole and their weighted sums as one (15, K) @ (K, 1) product per hole and
 # round replaces the per-round design matrices and 3x3 blocks (most of the fit's cost was their
 # many small numpy calls, not arithmetic).
 _DESIGN_EXPONENTS = [(2, 0), (1, 1), (0, 2), (1, 0), (0, 1), (0, 0)]         # x^2, xy, y^2, x, y, 1
@@ -60,9 +60,9 @@ class _Normalised:
 
     mean: np.ndarray        # (N, 2)
     scale: np.ndarray       # (N,)
-    monomials: np.ndarray   # (N, K, 15) in _EXPONENTS order
-    design: np.ndarray      # (N, K, 6) x^2, xy, y^2, x, y, 1 (a copy of the first 6 monomials)
-    linear: np.ndarray      # (N, K, 3) x, y, 1
+    monomials: np.ndarray   # (N, 15, K) in _EXPONENTS order (points along the last axis)
+    design: np.ndarray      # (N, 6, K) x^2, xy, y^2, x, y, 1: a view of the first 6 monomials
+    linear: np.ndarray      # (N, 3, K) x, y, 1: a view
 
     @classmethod
     def of(cls, points: np.ndarray, weights: np.ndarray) -> "_Normalised":
@@ -70,13 +70,12 @@ class _Normalised:
         x, y = p[..., 0], p[..., 1]
         xx, xy, yy = x * x, x * y, y * y
         monomials = np.stack([xx, xy, yy, x, y, np.ones_like(x), xx * x, xx * y, x * yy, yy * y,
-                              xx * xx, xx * xy, xx * yy, xy * yy, yy * yy], axis=2)
-        design = np.ascontiguousarray(monomials[..., :6])
-        return cls(mean, scale, monomials, design, np.ascontiguousarray(design[..., 3:]))
+                              xx * xx, xx * xy, xx * yy, xy * yy, yy * yy], axis=1)
+        return cls(mean, scale, monomials, monomials[:, :6], monomials[:, 3:6])
 
     def rows(self, rows: np.ndarray) -> "_Normalised":
-        return _Normalised(self.mean[rows], self.scale[rows], self.monomials[rows], self.design[rows],
-                           self.linear[rows])
+        monomials = self.monomials[rows]
+        return _Normalised(self.mean[rows], self.scale[rows], monomials, monomials[:, :6], monomials[:, 3:6])
 
 
 # The closed-form eigenvector costs a fixed ~50 small numpy calls, LAPACK's eig ~3 us per hole: below
@@ -86,7 +85,7 @@ CLOSED_FORM_MIN_ROWS = 16
 
 def _direct_fit_normalised(monomials: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Halir-Flusser direct ellipse fit of normalised points: conics (N, 6) and an ok flag (N,)."""
-    sums = (weights[:, None, :] @ monomials)[:, 0]                 # (N, 15) weighted monomial sums
+    sums = (monomials @ weights[..., None])[..., 0]                # (N, 15) weighted monomial sums
     scatter = sums[:, _SCATTER_INDEX]                              # (N, 6, 6) D^T W D
     s1, s2 = scatter[:, :3, :3], scatter[:, :3, 3:]
     s3 = scatter[:, 3:, 3:] + np.eye(3) * 1e-12
@@ -180,9 +179,9 @@ _GRADIENT_FACTOR = np.array([[2.0, 1.0], [1.0, 2.0], [1.0, 1.0]])
 def _sampson_normalised(conic: np.ndarray, frame: "_Normalised") -> np.ndarray:
     """Sampson distance (px) of each hole's normalised points (N, K) to its conic (N, 6), fitted in
     the same frame: the conic's value and gradient at all points are two matrix products."""
-    value = (frame.design @ conic[..., None])[..., 0]                              # (N, K)
-    gradient = frame.linear @ (conic[:, _GRADIENT_INDEX] * _GRADIENT_FACTOR)       # (N, K, 2)
-    norm = np.hypot(gradient[..., 0], gradient[..., 1])
+    value = (conic[:, None, :] @ frame.design)[:, 0]                               # (N, K)
+    gradient = np.swapaxes(conic[:, _GRADIENT_INDEX] * _GRADIENT_FACTOR, 1, 2) @ frame.linear   # (N, 2, K)
+    norm = np.hypot(gradient[:, 0], gradient[:, 1])
     return np.abs(value) * frame.scale[:, None] / np.maximum(norm, 1e-12)
 
 

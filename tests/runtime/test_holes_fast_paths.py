@@ -29,7 +29,7 @@ def _ellipse_points(rng, n, k, noise):
 
 def _reduced_scatter(points, weights):
     frame = ellipse_fit._Normalised.of(points, weights)
-    sums = (weights[:, None, :] @ frame.monomials)[:, 0]
+    sums = (frame.monomials @ weights[..., None])[..., 0]
     scatter = sums[:, ellipse_fit._SCATTER_INDEX]
     s3 = scatter[:, 3:, 3:] + np.eye(3) * 1e-12
     t = -np.linalg.solve(s3, np.swapaxes(scatter[:, :3, 3:], 1, 2))
