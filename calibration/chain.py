@@ -65,14 +65,20 @@ def ellipse_outline(centers: np.ndarray, axes: np.ndarray, angles_deg: np.ndarra
     return np.stack([centers[:, :1] + c * x - s * y, centers[:, 1:] + s * x + c * y], axis=-1)
 
 
-def _fit_circle_2d(p: np.ndarray) -> tuple[np.ndarray, float]:
-    """Algebraic (Kasa) circle fit; exact for points on a circle."""
-    mean = p.mean(axis=0)
-    q = p - mean
-    M = np.concatenate([2 * q, np.ones((len(q), 1))], axis=1)
-    sol, *_ = np.linalg.lstsq(M, (q ** 2).sum(axis=1), rcond=None)
-    center = sol[:2]
-    return center + mean, float(np.sqrt(sol[2] + center @ center))
+def fit_circles_2d(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Algebraic (Kasa) circle fits of (N, M, 2) point sets at once -> (centers (N, 2), radii (N,)).
+
+    Exact for points on a circle. Each set is centred on its mean (conditioning), then the 3x3 normal
+    equations of ``2 q . c + k = |q|^2`` are solved for all sets in one batched call.
+    """
+    mean = points.mean(axis=1, keepdims=True)
+    q = points - mean
+    design = np.concatenate([2 * q, np.ones(q.shape[:2] + (1,))], axis=2)          # (N, M, 3)
+    normal = np.einsum("nmi,nmj->nij", design, design)
+    rhs = np.einsum("nmi,nm->ni", design, (q ** 2).sum(axis=2))
+    solution = np.linalg.solve(normal, rhs[..., None])[..., 0]
+    center = solution[:, :2]
+    return center + mean[:, 0], np.sqrt(solution[:, 2] + (center ** 2).sum(axis=1))
 
 
 def ellipse_to_cam(centers, axes, angles_deg, camera: CameraModel, plane_cam: Plane) -> tuple[np.ndarray, np.ndarray]:
@@ -100,13 +106,13 @@ def ellipse_to_cam(centers, axes, angles_deg, camera: CameraModel, plane_cam: Pl
     m = outline.shape[1]
     pts = plane_cam.intersect_rays(np.zeros(3), camera.rays(outline.reshape(-1, 2)), strict=False).reshape(-1, m, 3)
     basis = plane_cam.basis()
-    for i, hole_pts in zip(np.flatnonzero(fit), pts):
-        if not np.all(np.isfinite(hole_pts)):
-            centers_cam[i] = np.nan
-            continue
-        c2, r = _fit_circle_2d((hole_pts - plane_cam.point) @ basis.T)
-        centers_cam[i] = plane_cam.point + c2 @ basis
-        diameters[i] = 2 * r
+    finite = np.all(np.isfinite(pts), axis=(1, 2))
+    rows = np.flatnonzero(fit)
+    centers_cam[rows[~finite]] = np.nan           # its outline misses the plane
+    if finite.any():
+        c2, r = fit_circles_2d((pts[finite] - plane_cam.point) @ basis.T)
+        centers_cam[rows[finite]] = plane_cam.point + c2 @ basis
+        diameters[rows[finite]] = 2 * r
     return centers_cam, diameters
 
 

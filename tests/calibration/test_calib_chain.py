@@ -162,3 +162,24 @@ def test_one_bad_hole_never_fails_the_others():
     assert np.isnan(d[1]) and np.all(np.isnan(points[2])) and np.isnan(d[3]) and np.all(np.isfinite(points[3]))
     empty = ellipse_to_base(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0), pinhole, plane_cam, np.eye(4))
     assert empty[0].shape == (0, 3) and empty[2].shape == (0,)
+
+
+def test_batched_circle_fit_is_exact_and_matches_least_squares_per_set():
+    from holevision.calibration.chain import fit_circles_2d
+
+    rng = np.random.default_rng(3)
+    t = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    centers = rng.uniform(-50, 50, (6, 2))
+    radii = rng.uniform(1, 20, 6)
+    exact = centers[:, None, :] + radii[:, None, None] * np.stack([np.cos(t), np.sin(t)], axis=1)[None]
+    got_centers, got_radii = fit_circles_2d(exact)
+    np.testing.assert_allclose(got_centers, centers, atol=1e-9)
+    np.testing.assert_allclose(got_radii, radii, atol=1e-9)
+    noisy = exact + rng.normal(0, 0.3, exact.shape)
+    got_centers, got_radii = fit_circles_2d(noisy)
+    for points, center, radius in zip(noisy, got_centers, got_radii):   # the plain per-set Kasa fit
+        q = points - points.mean(axis=0)
+        design = np.concatenate([2 * q, np.ones((len(q), 1))], axis=1)
+        sol = np.linalg.lstsq(design, (q ** 2).sum(axis=1), rcond=None)[0]
+        np.testing.assert_allclose(center, sol[:2] + points.mean(axis=0), atol=1e-9)
+        np.testing.assert_allclose(radius, np.sqrt(sol[2] + sol[:2] @ sol[:2]), atol=1e-9)
