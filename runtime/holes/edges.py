@@ -18,7 +18,6 @@ All holes are processed together in a handful of vectorised calls.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import cv2
@@ -69,6 +68,9 @@ def _ray_samples(centers: np.ndarray, expected: np.ndarray, offsets: np.ndarray,
     return radii, xs.reshape(n * k, -1).astype(np.float32), ys.reshape(n * k, -1).astype(np.float32), inside
 
 
+_NO_CANDIDATE = np.float32(1 << 22)   # larger than any key of _nearest_to_centre, exact in float32
+
+
 def _nearest_to_centre(candidate: np.ndarray, distance_code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each ray (N, K, S), the sample index of the candidate with the smallest ``distance_code``
     (non-negative integers, first index among ties, like argmin) and whether there is one.
@@ -83,9 +85,6 @@ def _nearest_to_centre(candidate: np.ndarray, distance_code: np.ndarray) -> tupl
     found = best < _NO_CANDIDATE
     index = np.where(found, best % 128, 0).astype(np.int64)
     return index, found
-
-
-_NO_CANDIDATE = np.float32(1 << 22)   # larger than any key above, exact in float32
 
 
 def _median_rows(values: np.ndarray) -> np.ndarray:
