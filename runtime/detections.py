@@ -6,6 +6,8 @@ Robot-frame quantities are filled in by the geometry step and stay NaN until the
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -116,27 +118,37 @@ class Holes:
         return out
 
     def to_rows(self) -> list[dict]:
-        """Plain dicts (JSON-ready, NaN -> None), one per hole, in id order."""
-        def num(x):
-            x = float(x)
-            return None if not np.isfinite(x) else round(x, 4)
+        """Plain dicts (JSON-ready, NaN -> None), one per hole, in id order.
 
-        rows = []
-        for i in range(len(self)):
-            rows.append({
-                "id": int(self.ids[i]),
-                "u": num(self.centers[i, 0]), "v": num(self.centers[i, 1]),
-                "diameter_px": num(self.diameters_px[i]),
-                "major_px": num(self.axes[i, 0]), "minor_px": num(self.axes[i, 1]),
-                "angle_deg": num(self.angles[i]),
-                "circularity": num(self.circularity[i]),
-                "fit_residual_px": num(self.fit_residual[i]),
-                "score": num(self.scores[i]),
-                "on_border": bool(self.on_border[i]),
-                "refined": bool(self.refined[i]),
-                "x_mm": num(self.points_base[i, 0]), "y_mm": num(self.points_base[i, 1]),
-                "z_mm": num(self.points_base[i, 2]),
-                "approach": [num(a) for a in self.approach_base[i]] if np.all(np.isfinite(self.approach_base[i])) else None,
-                "diameter_mm": num(self.diameters_mm[i]),
-            })
-        return rows
+        Built from whole columns: each becomes Python floats with one ``tolist()`` (indexing numpy
+        arrays one element at a time costs ~16 numpy scalars per hole, 0.4 ms for 20 holes, per frame).
+        """
+        if len(self) == 0:
+            return []
+
+        def num(x: float):
+            return round(x, 4) if math.isfinite(x) else None
+
+        u, v = self.centers.T.tolist()
+        major, minor = self.axes.T.tolist()
+        x_mm, y_mm, z_mm = self.points_base.T.tolist()
+        approach_ok = np.isfinite(self.approach_base).all(axis=1).tolist()
+        return [{
+            "id": int(hole_id),
+            "u": num(u[i]), "v": num(v[i]),
+            "diameter_px": num(diameter),
+            "major_px": num(major[i]), "minor_px": num(minor[i]),
+            "angle_deg": num(angle),
+            "circularity": num(circularity),
+            "fit_residual_px": num(residual),
+            "score": num(score),
+            "on_border": bool(on_border),
+            "refined": bool(refined),
+            "x_mm": num(x_mm[i]), "y_mm": num(y_mm[i]), "z_mm": num(z_mm[i]),
+            "approach": [num(a) for a in approach] if approach_ok[i] else None,
+            "diameter_mm": num(diameter_mm),
+        } for i, (hole_id, diameter, angle, circularity, residual, score, on_border, refined, approach, diameter_mm)
+            in enumerate(zip(self.ids.tolist(), self.diameters_px.tolist(), self.angles.tolist(),
+                             self.circularity.tolist(), self.fit_residual.tolist(), self.scores.tolist(),
+                             self.on_border.tolist(), self.refined.tolist(), self.approach_base.tolist(),
+                             self.diameters_mm.tolist()))]

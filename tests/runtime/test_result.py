@@ -75,10 +75,26 @@ def test_hole_pose_selects_one_hole():
         hole_pose(data, 9)
 
 
-def test_hole_rows_equal_holes_to_rows():
-    """result.hole_rows builds the rows from whole columns; it must give exactly Holes.to_rows()."""
-    from holevision.runtime.result import hole_rows
+def _rows_one_element_at_a_time(holes: Holes) -> list[dict]:
+    """The plain formulation Holes.to_rows replaced (numpy scalars, one at a time)."""
+    def num(x):
+        x = float(x)
+        return None if not np.isfinite(x) else round(x, 4)
 
+    return [{
+        "id": int(holes.ids[i]), "u": num(holes.centers[i, 0]), "v": num(holes.centers[i, 1]),
+        "diameter_px": num(holes.diameters_px[i]), "major_px": num(holes.axes[i, 0]), "minor_px": num(holes.axes[i, 1]),
+        "angle_deg": num(holes.angles[i]), "circularity": num(holes.circularity[i]),
+        "fit_residual_px": num(holes.fit_residual[i]), "score": num(holes.scores[i]),
+        "on_border": bool(holes.on_border[i]), "refined": bool(holes.refined[i]),
+        "x_mm": num(holes.points_base[i, 0]), "y_mm": num(holes.points_base[i, 1]), "z_mm": num(holes.points_base[i, 2]),
+        "approach": ([num(a) for a in holes.approach_base[i]] if np.all(np.isfinite(holes.approach_base[i]))
+                     else None),
+        "diameter_mm": num(holes.diameters_mm[i]),
+    } for i in range(len(holes))]
+
+
+def test_hole_rows_built_from_columns_equal_the_plain_formulation():
     rng = np.random.default_rng(0)
     n = 25
     values = rng.uniform(-1e4, 1e4, (n, 16)) * rng.choice([1e-6, 1.0, 1e3], (n, 16))
@@ -90,9 +106,9 @@ def test_hole_rows_equal_holes_to_rows():
                   scores=values[:, 5].astype(np.float32), fit_residual=values[:, 6],
                   on_border=values[:, 7] > 0, refined=values[:, 8] > 0, points_base=values[:, 9:12],
                   approach_base=approach, diameters_mm=values[:, 12], circularity=values[:, 13].astype(np.float32))
-    assert hole_rows(holes) == holes.to_rows()
-    assert json.dumps(hole_rows(holes)) == json.dumps(holes.to_rows())
-    assert hole_rows(Holes.empty()) == []
+    assert holes.to_rows() == _rows_one_element_at_a_time(holes)
+    assert json.dumps(holes.to_rows()) == json.dumps(_rows_one_element_at_a_time(holes))
+    assert Holes.empty().to_rows() == []
 
 
 def test_encode_gives_the_document_and_its_message():
