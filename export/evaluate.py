@@ -181,9 +181,13 @@ def bundle_predictor(bundle_path: str | Path) -> Callable[[np.ndarray], np.ndarr
     return predict
 
 
-def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu", threshold: float = 0.5,
-                  min_area_px: float = 6.0, progress: bool = True, refine: bool = True) -> dict:
-    """Evaluate a training run folder (``config.json`` + ``best.pt``) or a model bundle on a dataset."""
+def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu", threshold: float | None = None,
+                  min_area_px: float | None = None, progress: bool = True, refine: bool = True) -> dict:
+    """Evaluate a training run folder (``config.json`` + ``best.pt``) or a model bundle on a dataset.
+
+    ``threshold`` / ``min_area_px`` None: a bundle's own post-processing settings (what the runtime
+    uses with it), 0.5 / 6 px for a run.
+    """
     from .labeled_images import load_labeled_images
 
     if str(model_path) == "default":           # the packaged bundle, as `holevision detect` uses it
@@ -192,10 +196,17 @@ def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu",
         model_path = DEFAULT_BUNDLE_DIR
     model_path = Path(model_path)
     if (model_path / "manifest.json").is_file():
+        from holevision.runtime.bundle import read_manifest
+
+        post = read_manifest(model_path).postprocess
+        threshold = post.threshold if threshold is None else threshold
+        min_area_px = post.min_area_px if min_area_px is None else min_area_px
         predict = bundle_predictor(model_path)
         classes = None
         kind = "bundle"
     else:
+        threshold = 0.5 if threshold is None else threshold
+        min_area_px = 6.0 if min_area_px is None else min_area_px
         from .train import load_run, resolve_device
 
         device = resolve_device(device)

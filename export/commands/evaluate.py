@@ -18,8 +18,10 @@ def register(registry) -> None:
     p.add_argument("--model", required=True, help="run folder (config.json + best.pt), bundle folder (manifest.json), or 'default' for the packaged bundle")
     p.add_argument("--data", required=True, help="labeled dataset folder")
     p.add_argument("--json", help="write the figures to this JSON file")
-    p.add_argument("--threshold", type=float, default=0.5, help="hole probability threshold (default: 0.5)")
-    p.add_argument("--min-area", type=float, default=6.0, help="smallest hole in px (default: 6)")
+    p.add_argument("--threshold", type=float,
+                   help="hole probability threshold (default: a bundle's own post-processing threshold, else 0.5)")
+    p.add_argument("--min-area", type=float,
+                   help="smallest hole in px (default: a bundle's own post-processing setting, else 6)")
     p.add_argument("--no-refine", action="store_true",
                    help="centers from the mask only (skip the runtime's subpixel edge fit)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (runs only)")

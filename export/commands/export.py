@@ -54,6 +54,12 @@ def register(registry) -> None:
     p.add_argument("--name", help="bundle name in the manifest (default: MODEL-HxW)")
     p.add_argument("--note", help="free text stored in the manifest's provenance (e.g. 'placeholder')")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default: 18)")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="hole probability threshold the runtime uses with this bundle (post-processing default, "
+                        "stored in the manifest; pick it on validation images with `holevision eval --threshold`; "
+                        "default: 0.5)")
+    p.add_argument("--min-area", type=float, default=6.0,
+                   help="smallest hole in px the runtime reports with this bundle (default: 6)")
     p.set_defaults(func=run)
 
 
@@ -66,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     require("onnxruntime", "export")
     from holevision.export.bundle_writer import collect_provenance
     from holevision.export.exporter import ExportOptions, export_bundle
+    from holevision.runtime.bundle import PostprocessSpec
     from holevision.export.gate_images import load_gate_images
     from holevision.export.parity import GateError
     from holevision.export.train import load_run
@@ -100,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     options = ExportOptions(height=height, width=width, name=args.name, int8=args.int8, fp16=args.fp16,
                             tensorrt=args.tensorrt, opset=args.opset,
                             reduce_range={"auto": None, "on": True, "off": False}[args.reduce_range],
-                            calibration_method=args.calibration_method, max_bundle_mb=args.max_mb)
+                            calibration_method=args.calibration_method, max_bundle_mb=args.max_mb,
+                            postprocess=PostprocessSpec(threshold=args.threshold, min_area_px=args.min_area))
     dataset = {"run_data": run_config.get("data") or run_config.get("images"), "val": run_config.get("val"),
                "teacher": run_config.get("teacher"), "train_size": run_config.get("size"),
                "gate_images": str(gate_source), "calibration_images": args.calib}

@@ -147,3 +147,23 @@ def test_eval_default_means_the_packaged_bundle(tmp_path):
     assert metrics["model_kind"] == "bundle"
     assert Path(metrics["model"]).name == "default_bundle"
     assert 0.0 <= metrics["f1"] <= 1.0 and metrics["holes_true"] > 0
+
+
+def test_eval_of_a_bundle_uses_its_own_post_processing_unless_told(tmp_path):
+    """The threshold stored at export (`export --threshold`) is what the runtime uses, so eval uses it too."""
+    import shutil
+
+    from holevision.export.evaluate import evaluate_path
+    from holevision.export.synth import write_synthetic_dataset
+    from holevision.runtime.bundle import DEFAULT_BUNDLE_DIR, PostprocessSpec, read_manifest, write_manifest
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(DEFAULT_BUNDLE_DIR, bundle)
+    manifest = read_manifest(bundle)
+    write_manifest(bundle, manifest.model_copy(update={"postprocess": PostprocessSpec(threshold=0.8, min_area_px=12)}))
+    data = tmp_path / "data"
+    write_synthetic_dataset(data, count=1, seed=3, width=320, height=256, style="photo", progress=False)
+    own = evaluate_path(bundle, data, progress=False)
+    assert own["threshold"] == 0.8 and own["min_area_px"] == 12
+    told = evaluate_path(bundle, data, threshold=0.3, min_area_px=6, progress=False)
+    assert told["threshold"] == 0.3 and told["min_area_px"] == 6
