@@ -13,7 +13,7 @@ components, so numbers match what the runtime reports.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,7 +133,14 @@ def evaluate_probabilities(items: Iterable[LabeledImage], predict: Callable[[np.
                            threshold: float = 0.5, min_area_px: float = 6.0, hole_index: int = 1,
                            progress: bool = False, refine: bool = True) -> dict:
     """Evaluate any model given as ``predict(image_bgr) -> (C, H, W) probabilities``."""
-    score = HoleScore()
+    return evaluate_thresholds(items, predict, [threshold], min_area_px, hole_index, progress, refine)[threshold]
+
+
+def evaluate_thresholds(items: Iterable[LabeledImage], predict: Callable[[np.ndarray], np.ndarray],
+                        thresholds: Sequence[float], min_area_px: float = 6.0, hole_index: int = 1,
+                        progress: bool = False, refine: bool = True) -> dict[float, dict]:
+    """The figures at each threshold, running the model once per image: {threshold: summary}."""
+    scores = {threshold: HoleScore() for threshold in thresholds}
     items = list(items)
     iterator = items
     if progress:
@@ -142,12 +149,12 @@ def evaluate_probabilities(items: Iterable[LabeledImage], predict: Callable[[np.
         iterator = tqdm(items, desc="eval", unit="img")
     for item in iterator:
         image = item.read_image()
-        probabilities = predict(image)
-        prob_hole = probabilities[hole_index]
-        predicted = extract_predicted_holes(prob_hole, image, threshold, min_area_px, refine)
-        truth_mask = item.semantic_mask() == hole_index
-        score.add(predicted, item.holes(), prob_hole > threshold, truth_mask, min_area_px)
-    return score.summary()
+        prob_hole = predict(image)[hole_index]
+        truth, truth_mask = item.holes(), item.semantic_mask() == hole_index
+        for threshold, score in scores.items():
+            predicted = extract_predicted_holes(prob_hole, image, threshold, min_area_px, refine)
+            score.add(predicted, truth, prob_hole > threshold, truth_mask, min_area_px)
+    return {threshold: score.summary() for threshold, score in scores.items()}
 
 
 def torch_predictor(model, device: str = "cpu") -> Callable[[np.ndarray], np.ndarray]:
@@ -182,11 +189,13 @@ def bundle_predictor(bundle_path: str | Path) -> Callable[[np.ndarray], np.ndarr
 
 
 def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu", threshold: float | None = None,
-                  min_area_px: float | None = None, progress: bool = True, refine: bool = True) -> dict:
+                  min_area_px: float | None = None, progress: bool = True, refine: bool = True,
+                  sweep: Sequence[float] = ()) -> dict:
     """Evaluate a training run folder (``config.json`` + ``best.pt``) or a model bundle on a dataset.
 
     ``threshold`` / ``min_area_px`` None: a bundle's own post-processing settings (what the runtime
-    uses with it), 0.5 / 6 px for a run.
+    uses with it), 0.5 / 6 px for a run. ``sweep``: also these thresholds (same model pass), reported
+    under ``"sweep"`` as {threshold: summary}.
     """
     from .labeled_images import load_labeled_images
 
@@ -215,7 +224,11 @@ def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu",
         classes = tuple(model.classes)
         kind = "run"
     items = load_labeled_images(data, classes)
-    metrics = evaluate_probabilities(items, predict, threshold, min_area_px, progress=progress, refine=refine)
+    by_threshold = evaluate_thresholds(items, predict, sorted({threshold, *sweep}), min_area_px, progress=progress,
+                                       refine=refine)
+    metrics = dict(by_threshold[threshold])
+    if sweep:
+        metrics["sweep"] = {str(t): by_threshold[t] for t in sorted(sweep)}
     metrics.update({"model": str(model_path), "model_kind": kind, "data": str(data), "threshold": threshold,
                     "min_area_px": min_area_px, "refine": refine})
     return metrics

@@ -9,6 +9,7 @@ EXAMPLES = """\
   holevision eval --model runs/teacher --data data/test                    a training run (best.pt)
   holevision eval --model runs/nano --data data/test --json runs/nano/test_metrics.json
   holevision eval --model bundles/nano --data data/test                    an exported bundle, through the runtime
+  holevision eval --model runs/nano --data data/val --sweep 0.5,0.6,0.7,0.8,0.9   pick the threshold for export --threshold
 """
 
 
@@ -22,20 +23,41 @@ def register(registry) -> None:
                    help="hole probability threshold (default: a bundle's own post-processing threshold, else 0.5)")
     p.add_argument("--min-area", type=float,
                    help="smallest hole in px (default: a bundle's own post-processing setting, else 6)")
+    p.add_argument("--sweep", metavar="T1,T2,...",
+                   help="also report precision / recall / F1 at these thresholds (one model pass); choose the "
+                        "bundle's threshold on validation images, never on the test set")
     p.add_argument("--no-refine", action="store_true",
                    help="centers from the mask only (skip the runtime's subpixel edge fit)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (runs only)")
     p.set_defaults(func=run)
 
 
+def parse_thresholds(text: str) -> list[float]:
+    """'0.5,0.7' -> [0.5, 0.7]; each in (0, 1)."""
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise ValueError(f"--sweep {text!r}: expected comma-separated numbers, e.g. 0.5,0.6,0.7") from exc
+    bad = [v for v in values if not 0.0 < v < 1.0]
+    if not values or bad:
+        raise ValueError(f"--sweep {text!r}: thresholds must be in (0, 1)")
+    return values
+
+
 def run(args: argparse.Namespace) -> int:
     from holevision.export.evaluate import evaluate_path, write_metrics
 
+    sweep = parse_thresholds(args.sweep) if args.sweep else ()
     metrics = evaluate_path(args.model, args.data, device=args.device, threshold=args.threshold,
-                            min_area_px=args.min_area, refine=not args.no_refine)
-    for key in ("images", "holes_true", "holes_predicted", "precision", "recall", "f1", "mask_iou",
+                            min_area_px=args.min_area, refine=not args.no_refine, sweep=sweep)
+    for key in ("images", "holes_true", "holes_predicted", "threshold", "precision", "recall", "f1", "mask_iou",
                 "center_error_rms_px", "center_error_p95_px", "diameter_error_mean_abs_px"):
         print(f"{key:28s} {metrics.get(key)}")
+    if sweep:
+        print(f"\n{'threshold':>9s} {'precision':>9s} {'recall':>7s} {'F1':>7s} {'ctr rms px':>10s}")
+        for threshold, row in metrics["sweep"].items():
+            print(f"{float(threshold):9.2f} {row['precision']:9.4f} {row['recall']:7.4f} {row['f1']:7.4f} "
+                  f"{row['center_error_rms_px'] if row['center_error_rms_px'] is not None else '-':>10}")
     if args.json:
         write_metrics(metrics, args.json)
         print(f"wrote {args.json}")

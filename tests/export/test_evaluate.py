@@ -167,3 +167,20 @@ def test_eval_of_a_bundle_uses_its_own_post_processing_unless_told(tmp_path):
     assert own["threshold"] == 0.8 and own["min_area_px"] == 12
     told = evaluate_path(bundle, data, threshold=0.3, min_area_px=6, progress=False)
     assert told["threshold"] == 0.3 and told["min_area_px"] == 6
+
+
+def test_a_threshold_sweep_equals_separate_evaluations(tmp_path, capsys):
+    from holevision.export.evaluate import evaluate_path
+    from holevision.export.synth import write_synthetic_dataset
+    from holevision.runtime.cli import main
+
+    data = tmp_path / "data"
+    write_synthetic_dataset(data, count=2, seed=4, width=320, height=256, style="mixed", progress=False)
+    swept = evaluate_path("default", data, sweep=[0.3, 0.8], progress=False)
+    for threshold in (0.3, 0.8):
+        alone = evaluate_path("default", data, threshold=threshold, progress=False)
+        assert swept["sweep"][str(threshold)]["f1"] == alone["f1"]
+        assert swept["sweep"][str(threshold)]["holes_predicted"] == alone["holes_predicted"]
+    assert main(["eval", "--model", "default", "--data", str(data), "--sweep", "0.3,0.8"]) == 0
+    assert "threshold precision" in capsys.readouterr().out
+    assert main(["eval", "--model", "default", "--data", str(data), "--sweep", "1.5"]) == 2
