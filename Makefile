@@ -48,14 +48,18 @@ default-model: $(STAMP)
 
 # The packaged default model (runtime/default_bundle/, <= 10 MB): a `nano` run trained on synthetic parts.
 # DEFAULT_RUN defaults to runs/LATEST_STUDENT (the distilled student of make_default_model.sh); the shipped
-# bundle came from the supervised nano run, `make default-bundle DEFAULT_RUN=runs/nano_supervised/run`
-# (README, "The default model", has the training command).
+# bundle came from the fine-tuned nano run, `make default-bundle DEFAULT_RUN=runs/nano_ft/run
+# DEFAULT_CHECKPOINT=last DEFAULT_THRESHOLD=0.9` (README, "The default model", has the training commands).
 # Gated on the run's val set, INT8-calibrated on its unlabeled images, quality measured on fresh synthetic
 # sets (300 photo-style, seed 505; 100 CAD-style, seed 606). INT8 does not fit the 10 MB budget next to
 # fp32, so a full bundle (fp32 + INT8) also goes to build/default-bundle-full for `holevision bench model`.
 DEFAULT_RUN ?= $(shell cat runs/LATEST_STUDENT 2>/dev/null)
 DEFAULT_DATA ?= runs/default_model/data
 DEFAULT_SIZE ?= 256x320
+# The hole probability threshold stored in the bundle, chosen on validation images (eval --sweep).
+DEFAULT_THRESHOLD ?= 0.5
+# Which weights of DEFAULT_RUN: best (best.pt) or last (last.pt).
+DEFAULT_CHECKPOINT ?= best
 EVAL_DATA ?= data/export_eval
 default-bundle: $(STAMP)
 	@test -n "$(DEFAULT_RUN)" || { echo "no runs/LATEST_STUDENT: run export/scripts/make_default_model.sh first"; exit 2; }
@@ -68,10 +72,11 @@ default-bundle: $(STAMP)
 	$(VENV)/bin/holevision export $(DEFAULT_RUN) --out runtime/default_bundle --size $(DEFAULT_SIZE) \
 		--val $(DEFAULT_DATA)/val --gate-images 40 --int8 --calib $(DEFAULT_DATA)/unlabeled --calib-images 64 \
 		--eval photo300=$(EVAL_DATA)/photo300 --eval cad100=$(EVAL_DATA)/cad100 \
-		--eval photo640=$(EVAL_DATA)/photo100_640 --max-mb 10 \
+		--eval photo640=$(EVAL_DATA)/photo100_640 --max-mb 10 --threshold $(DEFAULT_THRESHOLD) \
+		--checkpoint $(DEFAULT_CHECKPOINT) \
 		--name nano-synthetic-$(DEFAULT_SIZE)
 	$(VENV)/bin/holevision export $(DEFAULT_RUN) --out build/default-bundle-full --size $(DEFAULT_SIZE) \
 		--val $(DEFAULT_DATA)/val --gate-images 40 --int8 --calib $(DEFAULT_DATA)/unlabeled --calib-images 64 \
-		--name nano-synthetic-$(DEFAULT_SIZE)-full
+		--threshold $(DEFAULT_THRESHOLD) --checkpoint $(DEFAULT_CHECKPOINT) --name nano-synthetic-$(DEFAULT_SIZE)-full
 	$(VENV)/bin/holevision bundle verify
 	$(VENV)/bin/holevision bench model build/default-bundle-full --json build/bench-model-default.json

@@ -190,7 +190,7 @@ def bundle_predictor(bundle_path: str | Path) -> Callable[[np.ndarray], np.ndarr
 
 def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu", threshold: float | None = None,
                   min_area_px: float | None = None, progress: bool = True, refine: bool = True,
-                  sweep: Sequence[float] = ()) -> dict:
+                  sweep: Sequence[float] = (), checkpoint: str = "best.pt") -> dict:
     """Evaluate a training run folder (``config.json`` + ``best.pt``) or a model bundle on a dataset.
 
     ``threshold`` / ``min_area_px`` None: a bundle's own post-processing settings (what the runtime
@@ -219,7 +219,7 @@ def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu",
         from .train import load_run, resolve_device
 
         device = resolve_device(device)
-        model, run_config = load_run(model_path, device=device)
+        model, run_config = load_run(model_path, device=device, checkpoint=checkpoint)
         predict = torch_predictor(model, device)
         classes = tuple(model.classes)
         kind = "run"
@@ -229,7 +229,7 @@ def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu",
     metrics = dict(by_threshold[threshold])
     if sweep:
         metrics["sweep"] = {str(t): by_threshold[t] for t in sorted(sweep)}
-    metrics.update({"model": str(model_path), "model_kind": kind, "data": str(data), "threshold": threshold,
+    metrics.update({"model": str(model_path), "model_kind": kind, "checkpoint": checkpoint if kind == "run" else None, "data": str(data), "threshold": threshold,
                     "min_area_px": min_area_px, "refine": refine})
     return metrics
 

@@ -28,6 +28,8 @@ def register(registry) -> None:
                         "bundle's threshold on validation images, never on the test set")
     p.add_argument("--no-refine", action="store_true",
                    help="centers from the mask only (skip the runtime's subpixel edge fit)")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="a run's best.pt (default) or last.pt")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (runs only)")
     p.set_defaults(func=run)
 
@@ -49,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
     sweep = parse_thresholds(args.sweep) if args.sweep else ()
     metrics = evaluate_path(args.model, args.data, device=args.device, threshold=args.threshold,
-                            min_area_px=args.min_area, refine=not args.no_refine, sweep=sweep)
+                            min_area_px=args.min_area, refine=not args.no_refine, sweep=sweep,
+                            checkpoint=f"{args.checkpoint}.pt")
     for key in ("images", "holes_true", "holes_predicted", "threshold", "precision", "recall", "f1", "mask_iou",
                 "center_error_rms_px", "center_error_p95_px", "diameter_error_mean_abs_px"):
         print(f"{key:28s} {metrics.get(key)}")

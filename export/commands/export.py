@@ -54,6 +54,8 @@ def register(registry) -> None:
     p.add_argument("--name", help="bundle name in the manifest (default: MODEL-HxW)")
     p.add_argument("--note", help="free text stored in the manifest's provenance (e.g. 'placeholder')")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default: 18)")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="which weights of the run: best.pt (best validation epoch, default) or last.pt (last epoch)")
     p.add_argument("--threshold", type=float, default=0.5,
                    help="hole probability threshold the runtime uses with this bundle (post-processing default, "
                         "stored in the manifest; pick it on validation images with `holevision eval --threshold`; "
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             print("holevision: --tensorrt needs TensorRT on this machine: pip install 'holevision[tensorrt]' "
                   "(build plans on the GPU machine that runs them)", file=sys.stderr)
             return 3
-    model, run_config = load_run(args.run)
+    model, run_config = load_run(args.run, checkpoint=f"{args.checkpoint}.pt")
     gate_source = args.val or run_config.get("val") or args.calib
     if not gate_source:
         raise ValueError(f"{args.run}: no images for the parity gate: give --val DIR (the run has no val set)")
