@@ -306,6 +306,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop
     model.to(device)
     run_config = {**dataclasses.asdict(config), "classes": classes, "kind": "train",
                   "backbone_kind": model.backbone.kind}
+    if config.init_from and not resume:
+        from .warm_start import source_identity
+
+        run_config["init_from_source"] = source_identity(config.init_from)
     trainable = [p for p in model.parameters() if p.requires_grad]
     lr = config.lr or DEFAULT_LR[config.mode]
     optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=config.weight_decay)

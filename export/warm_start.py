@@ -4,7 +4,8 @@ Fine-tuning the shipped default model (or any bundle) on a few labeled images of
 the short way to a good model: ``holevision train --init-from default ...``. A bundle holds no torch
 checkpoint, so its weights are read back from the ONNX graph: most initializers keep the parameter's
 name (``model.<state_dict key>``); a Linear layer's weight is stored transposed as the second input of
-its ``MatMul`` node, found by the node's module path. After loading, the torch model is run against
+its ``MatMul`` node, found by the node's module path; a convolution the exporter fused with its
+BatchNorm comes back as the fused convolution plus an identity BatchNorm. After loading, the torch model is run against
 ONNX Runtime on the bundle's own input size; a difference above ``PARITY_TOLERANCE`` means the mapping
 went wrong, and nothing is trained from it.
 """
@@ -44,6 +45,17 @@ def source_description(path: Path) -> dict:
 
     config = read_run_config(path)
     return {"model": config["model"], "classes": list(config["classes"]), "kind": "run"}
+
+
+def source_identity(source: str | Path) -> dict:
+    """Where the initial weights came from, for the run's config.json: resolved path, kind, sha256
+    ('default' names whatever bundle is packaged today; the hash says which one it was)."""
+    from holevision.runtime.bundle import sha256_file
+
+    path = resolve_source(source)
+    kind = source_description(path)["kind"]
+    weights = path / ("manifest.json" if kind == "bundle" else "best.pt")
+    return {"path": str(path.resolve()), "kind": kind, "file": weights.name, "sha256": sha256_file(weights)}
 
 
 def scope_path(node_name: str) -> str:

@@ -79,6 +79,12 @@ def test_fine_tuning_the_default_bundle_keeps_its_folded_batchnorm_fixed(tmp_pat
     result = train(config(data, tmp_path / "ft", overrides={}, init_from="default", epochs=1, steps_per_epoch=2,
                           batch=2, lr=1e-4), progress=False)
     assert np.isfinite(result["history"][0]["train_loss"])
+    import json
+
+    from holevision.runtime.bundle import DEFAULT_BUNDLE_DIR, sha256_file
+
+    source = json.loads((tmp_path / "ft" / "config.json").read_text())["init_from_source"]
+    assert source["kind"] == "bundle" and source["sha256"] == sha256_file(DEFAULT_BUNDLE_DIR / "manifest.json")
     state = torch.load(tmp_path / "ft" / "best.pt", weights_only=False)["model"]
     # BatchNorm stayed in eval mode: its statistics are still the identity the loader set.
     assert torch.equal(state["head.reduce.1.running_mean"], torch.zeros(32))
