@@ -13,14 +13,18 @@ the blur, r: the radius); the peak's measured width gives sigma, and the bias is
 
 The model's outline: the threshold crossing of the probability map along the same kind of rays.
 
-All holes are processed together in a handful of vectorised calls.
+Both are numba kernels with a plain loop over holes and, within a hole, over its rays. A ray is
+sampled only where its hole needs it: the search window (the hole's own half-width) first, then the
+few samples the centroid of the chosen peak reaches beyond it; the outline search walks outward from
+the expected radius and stops at the nearest crossing. Sampling is exact bilinear interpolation in
+float64 (cv2.remap, used before, rounds positions to 1/32 px and 8/16-bit results to integers).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
+import numba
 import numpy as np
 
 STEP_PX = 0.5          # sampling step along a ray
@@ -32,6 +36,14 @@ BGR_TO_GREY = np.array([0.114, 0.587, 0.299], dtype=np.float32)
 # Variance the sampling and differencing add along the ray (box of 1 px + bilinear), px^2; it is not
 # part of the 2D blur that causes the curvature bias.
 PROFILE_VARIANCE_PX2 = 1.0 / 12.0
+# Window tolerance: a sample at offset o from the expected radius is in a hole's search window when
+# |o| <= half_width + WINDOW_SLACK_PX.
+WINDOW_SLACK_PX = 1e-9
+_MAX_SAMPLES = 2 * HALF_SAMPLES + 1
+_GREY = np.ones(1)
+_BGR_WEIGHTS = BGR_TO_GREY.astype(np.float64)
+# weights[c] * v for every 8-bit value v (rows: channels)
+_BGR_LUT = _BGR_WEIGHTS[:, None] * np.arange(256.0)[None, :]
 
 
 @dataclass
@@ -45,59 +57,214 @@ def ray_angles(count: int) -> np.ndarray:
     return (np.arange(count) + 0.5) * (2.0 * np.pi / count)
 
 
-def _ray_samples(centers: np.ndarray, expected: np.ndarray, offsets: np.ndarray, angles: np.ndarray,
-                 width: int, height: int):
-    """Sample positions along every ray: radii (N, K, S), float32 maps for cv2.remap (N * K, S) and
-    which samples lie inside the image ((N, K, S) bool, or None when all of them do).
+@numba.njit(cache=True, nogil=True)
+def _sample_rays(image, weights, lut, cx, cy, cos, sin, expected, half, step, lo, hi, first, last, profile, inside):
+    """Extends the sampled range ``first[j]``..``last[j]`` of every ray j of one hole to cover
+    ``lo[j]``..``hi[j]`` (an empty range: first = last + 1). Sample s of ray j lies at radius
+    max(expected[j] + (s - half) * step, 0) from (cx, cy) along (cos[j], sin[j]); its grey value goes
+    to ``profile[j, s]`` and whether it lies in the image to ``inside[j, s]``.
 
-    The samples of one ray lie on a segment, and the image is convex: a ray is inside when both its
-    ends are. Only frames with rays that leave the image pay for the per-sample test.
+    Bilinear interpolation of the image's C channels combined with ``weights`` (grey from BGR). For
+    8-bit BGR images ``lut[c, v]`` holds weights[c] * v (a lookup instead of a conversion and a
+    product, the same value), otherwise it is None. Samples outside the image are not read (no result
+    depends on them); inside, the far neighbour of the last row / column is that row / column itself
+    (as with a replicated border). One call serves all rays of a hole, and the per-sample code is
+    written out here: numba passes arrays to a function that it does not inline with atomic reference
+    counting, which would cost more than the samples.
     """
+    height, width, channels = image.shape
+    flat = image.reshape(-1)
+    one, two = np.uint64(1), np.uint64(2)
+    for j in range(len(first)):
+        radius, dx, dy, taken_from, taken_to = expected[j], cos[j], sin[j], first[j], last[j]
+        for s in range(lo[j], hi[j] + 1):
+            if taken_from <= s <= taken_to:
+                continue
+            r = max(radius + (s - half) * step, 0.0)
+            x, y = cx + r * dx, cy + r * dy
+            ok = (x >= 0) and (x <= width - 1) and (y >= 0) and (y <= height - 1)
+            inside[j, s] = ok
+            if not ok:
+                profile[j, s] = 0.0
+                continue
+            x0, y0 = int(x), int(y)          # floor: x, y >= 0
+            fx, fy = x - x0, y - y0
+            # Offsets of the four neighbours in the flat image (unsigned: no negative-index checks), and
+            # their grey values.
+            p00 = np.uint64((y0 * width + x0) * channels)
+            p01 = p00 + np.uint64(channels if x0 + 1 < width else 0)
+            p10 = p00 + np.uint64(width * channels if y0 + 1 < height else 0)
+            p11 = p10 + (p01 - p00)
+            if lut is None:
+                v00 = v01 = v10 = v11 = 0.0
+                for c in range(channels):
+                    k = np.uint64(c)
+                    v00 += weights[c] * flat[p00 + k]
+                    v01 += weights[c] * flat[p01 + k]
+                    v10 += weights[c] * flat[p10 + k]
+                    v11 += weights[c] * flat[p11 + k]
+            else:
+                v00 = lut[0, flat[p00]] + lut[1, flat[p00 + one]] + lut[2, flat[p00 + two]]
+                v01 = lut[0, flat[p01]] + lut[1, flat[p01 + one]] + lut[2, flat[p01 + two]]
+                v10 = lut[0, flat[p10]] + lut[1, flat[p10 + one]] + lut[2, flat[p10 + two]]
+                v11 = lut[0, flat[p11]] + lut[1, flat[p11 + one]] + lut[2, flat[p11 + two]]
+            top = v00 + fx * (v01 - v00)
+            bottom = v10 + fx * (v11 - v10)
+            profile[j, s] = top + fy * (bottom - top)
+        first[j], last[j] = min(first[j], lo[j]), max(last[j], hi[j])
+
+
+@numba.njit(cache=True, nogil=True)
+def _median_of_finite(values, scratch):
+    """Median of the finite entries of ``values`` (mean of the two middle ones for an even count);
+    NaN when there are none."""
+    count = 0
+    for v in values:
+        if np.isfinite(v):
+            scratch[count] = v
+            count += 1
+    if count == 0:
+        return np.nan
+    return np.median(scratch[:count])
+
+
+@numba.njit(cache=True, nogil=True)
+def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, polarity_given, polarity,
+                 labels, own_labels, use_labels, curvature_correction, points, valid):
+    """radial_edge_points for N holes x K rays; fills points (N, K, 2), valid (N, K) and, unless
+    given, polarity (N,)."""
     n, k = expected.shape
-    radii = expected[..., None] + offsets                                         # (N, K, S)
-    if not expected.min() + offsets[0] >= 0:
-        radii *= radii > 0            # max(r, 0) (but a -0.0 for a negative r), at a third of its cost
-    cos, sin = np.cos(angles)[None, :, None], np.sin(angles)[None, :, None]
-    xs = centers[:, 0, None, None] + radii * cos
-    ys = centers[:, 1, None, None] + radii * sin
-    ends_x, ends_y = xs[..., ::xs.shape[2] - 1], ys[..., ::ys.shape[2] - 1]
-    if ((ends_x >= 0) & (ends_x <= width - 1) & (ends_y >= 0) & (ends_y <= height - 1)).all():
-        inside = None
-    else:
-        inside = (xs >= 0) & (xs <= width - 1) & (ys >= 0) & (ys <= height - 1)
-    return radii, xs.reshape(n * k, -1).astype(np.float32), ys.reshape(n * k, -1).astype(np.float32), inside
+    height, width = image.shape[0], image.shape[1]
+    profile = np.zeros((k, _MAX_SAMPLES))
+    inside = np.zeros((k, _MAX_SAMPLES), dtype=np.bool_)
+    grad = np.zeros((k, _MAX_SAMPLES))            # in the search window; -inf where there is none
+    first = np.empty(k, dtype=np.int64)           # each ray's sampled range
+    last = np.empty(k, dtype=np.int64)
+    lo = np.empty(k, dtype=np.int64)              # the range a step needs
+    hi = np.empty(k, dtype=np.int64)
+    index = np.empty(k, dtype=np.int64)           # each ray's peak (-1: none)
+    position = np.empty(k)                        # its centroid, samples
+    variance = np.empty(k)                        # the centroid's variance, px^2
+    centre = np.empty(k, dtype=np.int64)          # the sample a centroid window is centred on (-1: none)
+    centred = np.empty(k, dtype=np.int64)         # the one the last centroid was taken around
+    per_ray = np.empty(k)
+    scratch = np.empty(k)
+    pad = CENTROID_HALF_SAMPLES
+    scale = 1.0 / (2 * STEP_PX)                   # central difference over 2 samples, per px
+    for i in range(n):
+        cx, cy = centers[i, 0], centers[i, 1]
+        # Sample s of a ray lies at expected + (s - half) * STEP_PX: enough samples for the search
+        # window plus the centroid window around a peak at its end.
+        hw = max(half_widths[i], 0.0)
+        half = min(HALF_SAMPLES, int(np.ceil(hw / STEP_PX)) + pad + 2)
+        samples = 2 * half + 1
+        w = min(half, int(np.floor((hw + WINDOW_SLACK_PX) / STEP_PX)))   # the window: |s - half| <= w
+        # 1. The search window and one sample beyond it on each side (for its gradient).
+        first[:], last[:] = half, half - 1
+        lo[:], hi[:] = max(half - w - 1, 0), min(half + w + 1, samples - 1)
+        _sample_rays(image, weights, lut, cx, cy, cos, sin, expected[i], half, STEP_PX, lo, hi, first, last,
+                     profile, inside)
 
+        # 2. Polarity: mean grey inside vs outside the expected edge (at least 1 px off it) over the
+        # window on each ray; the median over rays decides.
+        if not polarity_given:
+            for j in range(k):
+                inner = outer = 0.0
+                n_inner = n_outer = 0
+                for s in range(half - w, half + w + 1):
+                    if inside[j, s] and s <= half - 2:
+                        inner += profile[j, s]
+                        n_inner += 1
+                    elif inside[j, s] and s >= half + 2:
+                        outer += profile[j, s]
+                        n_outer += 1
+                per_ray[j] = outer / n_outer - inner / n_inner if n_inner > 0 and n_outer > 0 else np.nan
+            difference = _median_of_finite(per_ray, scratch)
+            polarity[i] = 1.0 if np.isnan(difference) or difference >= 0 else -1.0
+        sign = polarity[i] * scale
 
-_NO_CANDIDATE = np.float32(1 << 22)   # larger than any key of _nearest_to_centre, exact in float32
+        # 3. The signed gradient in the window (-inf at a ray end or where a sample or neighbour lies
+        # outside the image, and just outside the window); its maximum on each ray and their median.
+        for j in range(k):
+            best = -np.inf
+            for s in range(max(half - w - 1, 0), min(half + w + 1, samples - 1) + 1):
+                grad[j, s] = -np.inf
+                if abs(s - half) <= w and 0 < s < samples - 1 and inside[j, s - 1] & inside[j, s] & inside[j, s + 1]:
+                    grad[j, s] = (profile[j, s + 1] - profile[j, s - 1]) * sign
+                    best = max(best, grad[j, s])
+            per_ray[j] = best
+        hole_level = _median_of_finite(per_ray, scratch)
+        if np.isnan(hole_level):
+            hole_level = 0.0
 
+        # 4. On each ray, the peak nearest the expected radius (the inner one of two equally near):
+        # above the floor and above both neighbours (>= the outer one), not within 2 samples of a ray
+        # end.
+        for j in range(k):
+            floor = max(0.35 * per_ray[j], 0.3 * hole_level)
+            index[j] = -1
+            for d in range(w + 1):
+                for s in (half - d, half + d):
+                    if index[j] < 0 and 2 <= s <= samples - 3 and grad[j, s] > floor \
+                            and grad[j, s] > grad[j, s - 1] and grad[j, s] >= grad[j, s + 1]:
+                        index[j] = s
+                if index[j] >= 0:
+                    break
+            position[j] = index[j]
+            variance[j] = np.nan
+            centred[j] = -1
 
-def _nearest_to_centre(candidate: np.ndarray, distance_code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each ray (N, K, S), the sample index of the candidate with the smallest ``distance_code``
-    (non-negative integers, first index among ties, like argmin) and whether there is one.
+        # 5. The peak's centroid: the positive gradient over +-pad samples around it (at a ray end
+        # or where a sample or neighbour lies outside the image there is none), the window re-centred
+        # once on the first estimate (which changes nothing when it rounds to the same sample). The
+        # samples a window needs beyond those taken are taken first.
+        for _ in range(2):
+            for j in range(k):
+                lo[j], hi[j] = first[j], last[j]
+                centre[j] = min(max(int(np.rint(position[j])), 0), samples - 1) if np.isfinite(position[j]) else -1
+                if index[j] < 0 or centre[j] == centred[j]:
+                    centre[j] = -1
+                elif centre[j] >= 0:
+                    lo[j], hi[j] = max(centre[j] - pad - 1, 0), min(centre[j] + pad + 1, samples - 1)
+            _sample_rays(image, weights, lut, cx, cy, cos, sin, expected[i], half, STEP_PX, lo, hi, first, last,
+                         profile, inside)
+            for j in range(k):
+                c = centre[j]
+                if c < 0:
+                    continue
+                total = moment1 = moment2 = 0.0
+                for t in range(max(c - pad, 1), min(c + pad, samples - 2) + 1):
+                    weight = max((profile[j, t + 1] - profile[j, t - 1]) * sign, 0.0) \
+                        * (inside[j, t - 1] & inside[j, t] & inside[j, t + 1])
+                    total += weight
+                    moment1 += weight * (t - c)
+                    moment2 += weight * (t - c) * (t - c)
+                if total > 0:
+                    mean = moment1 / total
+                    variance[j] = (moment2 / total - mean * mean) * STEP_PX ** 2
+                    position[j] = c + mean
+                else:
+                    position[j] = np.nan
+                centred[j] = c
 
-    One float32 key per sample (code * 128 + index: exact integers) and OpenCV's row minimum replace
-    ``np.where`` + ``argmin`` over the short last axis, which numpy does slowly.
-    """
-    n, k, samples = candidate.shape
-    key = (distance_code * 128 + np.arange(samples)).astype(np.float32)      # (S,)
-    keys = key + (~candidate).astype(np.float32) * _NO_CANDIDATE            # (N, K, S)
-    best = cv2.reduce(keys.reshape(n * k, samples), 1, cv2.REDUCE_MIN).reshape(n, k)
-    found = best < _NO_CANDIDATE
-    index = np.where(found, best % 128, 0).astype(np.int64)
-    return index, found
-
-
-def _median_rows(values: np.ndarray) -> np.ndarray:
-    """Median of each row of (N, K) over its finite entries (NaN for a row without any): np.nanmedian
-    with infinities treated as missing too, at a fraction of its cost (a sort and two gathers)."""
-    finite = np.isfinite(values)
-    count = finite.sum(axis=1)
-    ordered = np.sort(np.where(finite, values, np.inf), axis=1)
-    rows = np.arange(len(values))
-    low = ordered[rows, np.maximum((count - 1) // 2, 0)]
-    high = ordered[rows, np.maximum(count // 2, 0)]
-    with np.errstate(invalid="ignore"):
-        return np.where(count > 0, (low + high) / 2, np.nan).astype(values.dtype)
+        # 6. The edge radius; the curvature bias from the peak's width (less what sampling adds).
+        for j in range(k):
+            found = index[j] >= 0 and np.isfinite(position[j])
+            at = position[j] if found else float(index[j] if index[j] >= 0 else half)   # invalid: where looked
+            rounded = np.rint(at)
+            r = max(expected[i, j] + (rounded - half) * STEP_PX, 0.0) + (at - rounded) * STEP_PX
+            if curvature_correction and found:
+                blur2 = variance[j] - PROFILE_VARIANCE_PX2
+                blur2 = min(max(blur2, 0.0), 9.0) if not np.isnan(blur2) else 0.0
+                r += blur2 / (2.0 * max(r, 1.0))
+            u, v = cx + r * cos[j], cy + r * sin[j]
+            points[i, j, 0], points[i, j, 1] = u, v
+            ok = found and np.isfinite(r) and r > 0.5
+            if ok and use_labels:
+                # An edge point on another hole's pixels is dropped.
+                hit = labels[min(max(int(np.rint(v)), 0), height - 1), min(max(int(np.rint(u)), 0), width - 1)]
+                ok = hit == 0 or hit == own_labels[i]
+            valid[i, j] = ok
 
 
 def radial_edge_points(image: np.ndarray, centers: np.ndarray, expected_radii: np.ndarray,
@@ -106,171 +273,117 @@ def radial_edge_points(image: np.ndarray, centers: np.ndarray, expected_radii: n
                        curvature_correction: bool = True) -> EdgePoints:
     """Edge points for N holes along K rays each.
 
-    image: (H, W) or (H, W, 3) uint8/float; centers: (N, 2); expected_radii: (N, K) or (N,) px;
+    image: (H, W) or (H, W, 3) uint8/uint16/float; centers: (N, 2); expected_radii: (N, K) or (N,) px;
     half_widths: (N,) search half-width around the expected radius, px; angles: (K,) radians;
     labels/own_labels: optional instance label map and each hole's label: an edge point that lands on
     another hole's pixels is dropped; polarity: (N,) or None to measure it.
-
-    Masks are kept as small as they can be ((N, 1, S) for a hole's search window when every ray lies
-    inside the image) and row reductions go through OpenCV or a matrix product: with ~250 000
-    samples for 50 holes, numpy's ``where`` and short-axis reductions cost more than the arithmetic.
+    A ray's samples cover its hole's window (+- half-width) and, around the chosen peak, the
+    centroid's reach (at most HALF_SAMPLES samples each side). Invalid points are finite but
+    meaningless (a ray without an edge keeps its expected radius).
     """
     n, k = len(centers), len(angles)
     if n == 0:
         return EdgePoints(np.zeros((0, k, 2)), np.zeros((0, k), bool), np.zeros(0))
+    image = np.asarray(image)
     height, width = image.shape[:2]
-    expected = np.broadcast_to(np.asarray(expected_radii, dtype=np.float64).reshape(n, -1), (n, k))
-    half_widths = np.asarray(half_widths, dtype=np.float64)
-    # Enough samples for the widest search window plus the centroid window around a peak at its end.
-    half = min(HALF_SAMPLES, int(np.ceil(float(np.max(half_widths)) / STEP_PX)) + CENTROID_HALF_SAMPLES + 2)
-    samples = 2 * half + 1
-    offsets = (np.arange(samples) - half) * STEP_PX                                # (S,)
-    radii, map_x, map_y, inside = _ray_samples(centers, expected, offsets, angles, width, height)
-    in_window = np.abs(offsets)[None, None, :] <= half_widths[:, None, None] + 1e-9  # (N, 1, S)
-    sampled = cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    if sampled.ndim == 3:
-        profile = sampled.astype(np.float32) @ BGR_TO_GREY
+    if image.ndim == 2:
+        image, weights = image.reshape(height, width, 1), _GREY
     else:
-        profile = sampled.astype(np.float32)
-    profile = profile.reshape(n, k, samples)
-    usable = in_window if inside is None else inside & in_window
-
-    if polarity is None:
-        # Mean grey inside vs outside the expected edge on each ray; the median over rays decides.
-        inner = _masked_mean(profile[..., :half - 1], usable[..., :half - 1])
-        outer = _masked_mean(profile[..., half + 2:], usable[..., half + 2:])
-        difference = _median_rows(outer - inner)
-        polarity = np.where(np.nan_to_num(difference) >= 0, 1.0, -1.0)
+        weights = _BGR_WEIGHTS
+    image = np.ascontiguousarray(image)
+    lut = _BGR_LUT if image.dtype == np.uint8 and image.shape[2] == 3 else None
+    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    expected = np.asarray(expected_radii, dtype=np.float64).reshape(n, -1)
+    expected = np.ascontiguousarray(np.broadcast_to(expected, (n, k)))
+    half_widths = np.ascontiguousarray(np.broadcast_to(np.asarray(half_widths, dtype=np.float64), (n,)))
+    angles = np.asarray(angles, dtype=np.float64)
+    polarity_given = polarity is not None
+    polarity = (np.array(np.broadcast_to(np.asarray(polarity, dtype=np.float64), (n,))) if polarity_given
+                else np.ones(n))
+    use_labels = labels is not None and own_labels is not None
+    if use_labels:
+        labels, own_labels = np.asarray(labels), np.asarray(own_labels)
     else:
-        polarity = np.asarray(polarity, dtype=np.float64)
-
-    # Signed derivative along the ray (grey levels per px), central difference over 1 px; the two end
-    # samples have none (0 here, and never usable).
-    grad = np.zeros(profile.shape, dtype=np.float32)
-    np.multiply(profile[..., 2:] - profile[..., :-2], (polarity / (2 * STEP_PX)).astype(np.float32)[:, None, None],
-                out=grad[..., 1:-1])
-    # The peak must lie in the search window; its centroid may use the samples around it.
-    ends = np.ones(samples, dtype=bool)
-    ends[0] = ends[-1] = False
-    if inside is None:
-        grad_inside = ends[None, None, :]
-    else:
-        grad_inside = inside & ends
-        grad_inside[..., 1:-1] &= inside[..., 2:] & inside[..., :-2]
-    grad_ok = grad_inside & in_window
-    # -inf where the gradient may not peak; a row maximum over what is left.
-    g = grad + np.where(grad_ok, np.float32(0), np.float32(-np.inf))
-    ray_max = cv2.reduce(g.reshape(n * k, samples), 1, cv2.REDUCE_MAX).reshape(n, k)       # (N, K)
-    hole_level = np.nan_to_num(_median_rows(ray_max), nan=0.0)                             # (N,)
-    floor = np.maximum(np.float32(0.35) * ray_max, np.float32(0.3) * hole_level[:, None])   # (N, K)
-    # A peak: above both neighbours (>= the outer one) and the floor; not within 2 samples of an end.
-    # (floor is finite, so a peak's gradient is too.)
-    peak = np.zeros(g.shape, dtype=bool)
-    middle = g[..., 1:-1]
-    peak[..., 1:-1] = (middle > g[..., :-2]) & (middle >= g[..., 2:]) & (middle > floor[..., None])
-    peak[..., :2] = False
-    peak[..., -2:] = False
-    index, found = _nearest_to_centre(peak, np.abs(np.arange(samples) - half))
-
-    position, sigma2 = _gradient_centroid(grad, grad_inside, index)
-    found &= np.isfinite(position)
-    position = np.where(np.isfinite(position), position, index)
-    rounded = np.rint(position)
-    at = np.clip(rounded, 0, samples - 1).astype(np.int64)
-    r_edge = np.maximum(expected + offsets[at], 0.0) + (position - rounded) * STEP_PX
-    if curvature_correction:
-        blur2 = np.clip(np.nan_to_num(sigma2 - PROFILE_VARIANCE_PX2, nan=0.0), 0.0, 9.0)
-        r_edge = r_edge + blur2 / (2.0 * np.maximum(r_edge, 1.0))
-    cos, sin = np.cos(angles), np.sin(angles)
-    points = np.stack([centers[:, 0, None] + r_edge * cos[None, :], centers[:, 1, None] + r_edge * sin[None, :]], axis=2)
-    valid = found & np.isfinite(r_edge) & (r_edge > 0.5)
-    if labels is not None and own_labels is not None:
-        col = np.clip(np.rint(points[..., 0]).astype(np.int64), 0, width - 1)
-        row = np.clip(np.rint(points[..., 1]).astype(np.int64), 0, height - 1)
-        hit = labels[row, col]
-        valid &= (hit == 0) | (hit == own_labels[:, None])
+        labels, own_labels = np.zeros((1, 1), np.int32), np.zeros(1, np.int32)
+    points = np.empty((n, k, 2))
+    valid = np.empty((n, k), dtype=bool)
+    _edge_kernel(image, weights, lut, centers, expected, half_widths, np.cos(angles), np.sin(angles), polarity_given,
+                 polarity, labels, own_labels, use_labels, bool(curvature_correction), points, valid)
     return EdgePoints(points=points, valid=valid, polarity=polarity)
 
 
-def _masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Mean of (N, K, S) ``values`` over the last axis where ``mask`` ((N, K, S) or (N, 1, S)) is set;
-    NaN where no sample is. A hole-wide mask is a matrix product (one small gemv per hole)."""
-    weights = mask.astype(np.float32)
-    if mask.shape[1] == 1:
-        total = (values @ weights[:, 0, :, None])[..., 0]
-        count = np.broadcast_to(weights.sum(axis=2), total.shape)
-    else:
-        total = (values * weights).sum(axis=2)
-        count = weights.sum(axis=2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return total / count
-
-
-# Weighted sums of 1, offset and offset^2 over the centroid window, as one matrix product.
-_CENTROID_OFFSETS = np.arange(-CENTROID_HALF_SAMPLES, CENTROID_HALF_SAMPLES + 1)
-_CENTROID_POWERS = np.stack([np.ones(len(_CENTROID_OFFSETS)), _CENTROID_OFFSETS, _CENTROID_OFFSETS ** 2], axis=1)
-
-
-def _gradient_centroid(grad: np.ndarray, grad_ok: np.ndarray, index: np.ndarray):
-    """Center of mass of the gradient peak around ``index`` (in samples) and its variance (px^2).
-
-    The centroid of the whole peak, unlike a 3-sample interpolation of its top, does not depend on
-    where the edge falls between pixels: interpolation moves gradient mass around but keeps its sum.
-    The window is re-centred once on the first estimate. The positive, usable gradient is laid out
-    once with CENTROID_HALF_SAMPLES zeros on each side of every ray, so each window is a row of a
-    sliding-window view (no bounds masks, no index arrays).
-    """
-    n, k, samples = grad.shape
-    pad = CENTROID_HALF_SAMPLES
-    weights = np.empty((n * k, samples + 2 * pad), dtype=np.float32)
-    weights[:, :pad] = 0
-    weights[:, pad + samples:] = 0
-    np.multiply(grad, grad_ok & (grad > 0), out=weights.reshape(n, k, samples + 2 * pad)[..., pad:pad + samples])
-    # windows[i, c] is ray i's window centred on sample c (a strided view, nothing copied).
-    windows = np.lib.stride_tricks.sliding_window_view(weights, 2 * pad + 1, axis=1)        # (N*K, S, 13)
-    ray = np.arange(n * k)
-    position = index.reshape(-1).astype(np.float64)
-    variance = np.full(n * k, np.nan)
-    for _ in range(2):
-        centre = np.clip(np.rint(np.nan_to_num(position, nan=0.0)).astype(np.int64), 0, samples - 1)
-        window = windows[ray, centre].astype(np.float64)                                     # (N*K, 13)
-        total, first, second = (window @ _CENTROID_POWERS).T
-        with np.errstate(all="ignore"):
-            mean = first / total
-            variance = (second / total - mean * mean) * STEP_PX ** 2
-        position = np.where((total > 0) & np.isfinite(position), centre + np.nan_to_num(mean), np.nan)
-    return position.reshape(n, k), variance.reshape(n, k)
+@numba.njit(cache=True, nogil=True)
+def _outline_kernel(prob, threshold, centers, expected, half_widths, cos, sin, points, valid):
+    """probability_outline_points for N holes x K rays; fills points (N, K, 2) and valid (N, K)."""
+    n, k = expected.shape
+    weights = np.ones(1)
+    profile = np.zeros((k, _MAX_SAMPLES))
+    inside = np.zeros((k, _MAX_SAMPLES), dtype=np.bool_)
+    first = np.empty(k, dtype=np.int64)           # each ray's sampled range
+    last = np.empty(k, dtype=np.int64)
+    lo = np.empty(k, dtype=np.int64)              # the range a step needs
+    hi = np.empty(k, dtype=np.int64)
+    index = np.empty(k, dtype=np.int64)           # each ray's crossing, between samples index and index + 1
+    for i in range(n):
+        cx, cy = centers[i, 0], centers[i, 1]
+        # Sample s of a ray lies at expected + (s - half) * OUTLINE_STEP_PX.
+        hw = max(half_widths[i], 0.0)
+        half = min(HALF_SAMPLES, int(np.ceil(hw / OUTLINE_STEP_PX)) + 1)
+        w = min(half, int(np.floor((hw + WINDOW_SLACK_PX) / OUTLINE_STEP_PX)))   # the window: |s - half| <= w
+        # A crossing: from at or above the threshold to below it between samples s and s + 1, both in
+        # the window and in the image. Step d looks at the two at a distance of 2 d + 1 half samples
+        # from the expected radius (the inner one first); a ray stops at its first crossing.
+        first[:], last[:] = half, half - 1
+        index[:] = -1
+        searching = k
+        for d in range(w):
+            if searching == 0:
+                break
+            for j in range(k):
+                lo[j], hi[j] = (half - 1 - d, half + d + 1) if index[j] < 0 else (first[j], last[j])
+            _sample_rays(prob, weights, None, cx, cy, cos, sin, expected[i], half, OUTLINE_STEP_PX, lo, hi, first,
+                         last, profile, inside)
+            for j in range(k):
+                for s in (half - 1 - d, half + d):
+                    if index[j] < 0 and inside[j, s] and inside[j, s + 1] and profile[j, s] >= threshold \
+                            and not profile[j, s + 1] >= threshold:
+                        index[j] = s
+                        searching -= 1
+        for j in range(k):
+            # The crossing, linearly interpolated between its two samples; without one the point stays
+            # at the expected radius (invalid).
+            fraction = 0.0
+            at = index[j] if index[j] >= 0 else half
+            if index[j] >= 0:
+                p0, p1 = profile[j, at], profile[j, at + 1]
+                fraction = (p0 - threshold) / (p0 - p1)
+                fraction = min(max(fraction, 0.0), 1.0) if not np.isnan(fraction) else 0.0
+            r = max(expected[i, j] + (at - half) * OUTLINE_STEP_PX, 0.0) + fraction * OUTLINE_STEP_PX
+            points[i, j, 0], points[i, j, 1] = cx + r * cos[j], cy + r * sin[j]
+            valid[i, j] = index[j] >= 0 and r > 0.5
 
 
 def probability_outline_points(prob: np.ndarray, threshold: float, centers: np.ndarray, expected_radii: np.ndarray,
                                half_widths: np.ndarray, angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each ray leaves the hole according to the model: the ``threshold`` crossing of the
-    probability map nearest the expected radius, linearly interpolated. Returns points (N, K, 2) and
-    a validity mask (N, K); a ray that leaves the image before crossing is invalid.
+    """Where each ray leaves the hole according to the model: the ``threshold`` crossing (from at or
+    above to below, going outward) of the probability map nearest the expected radius, within
+    +-half_widths, linearly interpolated. Returns points (N, K, 2) and a validity mask (N, K); a
+    crossing needs both its samples inside the image (a ray that leaves the image before crossing is
+    invalid). Invalid points are finite but meaningless (at the expected radius).
     """
     n, k = len(centers), len(angles)
     if n == 0:
         return np.zeros((0, k, 2)), np.zeros((0, k), bool)
+    prob = np.asarray(prob)
     height, width = prob.shape
-    expected = np.broadcast_to(np.asarray(expected_radii, dtype=np.float64).reshape(n, -1), (n, k))
-    half_widths = np.asarray(half_widths, dtype=np.float64)
-    half = min(HALF_SAMPLES, int(np.ceil(float(np.max(half_widths)) / OUTLINE_STEP_PX)) + 1)
-    samples = 2 * half + 1
-    offsets = (np.arange(samples) - half) * OUTLINE_STEP_PX
-    radii, map_x, map_y, inside = _ray_samples(centers, expected, offsets, angles, width, height)
-    in_window = np.abs(offsets)[None, None, :] <= half_widths[:, None, None] + 1e-9
-    p = cv2.remap(np.ascontiguousarray(prob, dtype=np.float32), map_x, map_y, interpolation=cv2.INTER_LINEAR,
-                  borderMode=cv2.BORDER_REPLICATE).reshape(n, k, samples)
-    usable = in_window if inside is None else inside & in_window
-    above = p >= threshold
-    crossing = above[..., :-1] & ~above[..., 1:] & usable[..., :-1] & usable[..., 1:]
-    # Distance of the crossing (between samples s and s + 1) from the centre sample, in half samples.
-    index, found = _nearest_to_centre(crossing, np.abs(2 * np.arange(samples - 1) + 1 - 2 * half))
-    p0 = np.take_along_axis(p, index[..., None], axis=2)[..., 0]
-    p1 = np.take_along_axis(p, index[..., None] + 1, axis=2)[..., 0]
-    with np.errstate(all="ignore"):
-        fraction = np.clip(np.nan_to_num((p0 - threshold) / (p0 - p1)), 0.0, 1.0)
-    r = np.take_along_axis(radii, index[..., None], axis=2)[..., 0] + fraction * OUTLINE_STEP_PX
-    cos, sin = np.cos(angles), np.sin(angles)
-    points = np.stack([centers[:, 0, None] + r * cos[None, :], centers[:, 1, None] + r * sin[None, :]], axis=2)
-    return points, found & (r > 0.5)
+    prob = np.ascontiguousarray(prob).reshape(height, width, 1)
+    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    expected = np.asarray(expected_radii, dtype=np.float64).reshape(n, -1)
+    expected = np.ascontiguousarray(np.broadcast_to(expected, (n, k)))
+    half_widths = np.ascontiguousarray(np.broadcast_to(np.asarray(half_widths, dtype=np.float64), (n,)))
+    angles = np.asarray(angles, dtype=np.float64)
+    points = np.empty((n, k, 2))
+    valid = np.empty((n, k), dtype=bool)
+    _outline_kernel(prob, float(threshold), centers, expected, half_widths, np.cos(angles), np.sin(angles), points,
+                    valid)
+    return points, valid
