@@ -21,7 +21,7 @@ import numpy as np
 from holevision.runtime.bundle import Bundle, BundleError, load_bundle
 from holevision.runtime.detections import Holes
 from holevision.runtime.engines import Engine, create_engine
-from holevision.runtime.holes import extract_holes
+from holevision.runtime.holes import extract_holes, warm_up_extraction
 from holevision.runtime.tiling import cut_tiles, plan_tiles, stitch
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,8 @@ class Detector:
                                                          manifest.input.width)
         self.overlap_px = manifest.tiling.overlap_px
         if warm_up:
-            self.warm_up_s = self.engine.warm_up()
+            # The model's first runs, and the first extraction (compiled kernels load or compile).
+            self.warm_up_s = self.engine.warm_up() + warm_up_extraction()
 
     @property
     def model_name(self) -> str:

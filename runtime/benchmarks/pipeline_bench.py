@@ -46,6 +46,9 @@ class StandInModel:
         self.model_ms = model_ms
         self.model_name = f"stand-in {model_ms:g} ms"
         self.model_sha256 = ""
+        from holevision.runtime.holes import warm_up_extraction
+
+        warm_up_extraction()    # as the real Detector does: compiled kernels ready before the first frame
 
     def probability(self, image, timings):
         from holevision.runtime.benchmarks.hole_scenes import probability_from_image

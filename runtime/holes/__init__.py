@@ -1,5 +1,5 @@
 """Hole extraction: probability map + full-resolution image -> measured `Holes` (pure computation)."""
 
-from holevision.runtime.holes.extract import HoleExtractionError, extract_holes
+from holevision.runtime.holes.extract import HoleExtractionError, extract_holes, warm_up_extraction
 
-__all__ = ["HoleExtractionError", "extract_holes"]
+__all__ = ["HoleExtractionError", "extract_holes", "warm_up_extraction"]
