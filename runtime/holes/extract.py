@@ -107,7 +107,7 @@ def _measure(image, prob, threshold, instances, centers, axes, angles, on_border
     return outline, _fit(edges.points, valid, on_border)
 
 
-def _not_nested(holes: Holes) -> np.ndarray:
+def _not_nested(centers: np.ndarray, diameters: np.ndarray) -> np.ndarray:
     """False for a hole that mostly overlaps a larger one: a second reading of the same hole.
 
     A model may mark a hole twice, as a ring (the chamfer or wall) and as the disc inside it, or break
@@ -115,12 +115,12 @@ def _not_nested(holes: Holes) -> np.ndarray:
     hole's center than half the sum of their radii; touching holes, split on purpose, are a full sum
     of radii apart.
     """
-    n = len(holes)
+    n = len(centers)
     keep = np.ones(n, dtype=bool)
     if n < 2:
         return keep
-    radius = holes.diameters_px / 2
-    distance = np.linalg.norm(holes.centers[:, None, :] - holes.centers[None, :, :], axis=2)
+    radius = diameters / 2
+    distance = np.linalg.norm(centers[:, None, :] - centers[None, :, :], axis=2)
     index = np.arange(n)
     larger = (radius[None, :] > radius[:, None]) | ((radius[None, :] == radius[:, None]) & (index[None, :] < index[:, None]))
     overlapped = (distance < 0.5 * (radius[:, None] + radius[None, :])) & larger
@@ -212,14 +212,16 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
         on_border |= ((centers[:, 0] - half_major < -0.5) | (centers[:, 1] - half_major < -0.5)
                       | (centers[:, 0] + half_major > width - 0.5) | (centers[:, 1] + half_major > height - 0.5))
 
-    holes = Holes(centers=centers, axes=axes, angles=angles, scores=instances.scores,
-                  fit_residual=residual, on_border=on_border, refined=refined)
-    holes = holes[_not_nested(holes)]
+    diameters = np.sqrt(axes[:, 0] * axes[:, 1])
+    keep = _not_nested(centers, diameters)
     if shape_filter:
         # The measured outline too must be hole-like (a sliver can hide in a plausible blob).
-        holes = holes[holes.on_border | (holes.circularity >= MIN_ASPECT)]
+        circularity = np.divide(axes[:, 1], axes[:, 0], out=np.zeros(len(axes)), where=axes[:, 0] > 0)
+        keep &= on_border | (circularity >= MIN_ASPECT)
     if min_diameter_px > 0:
-        holes = holes[holes.diameters_px >= min_diameter_px]
+        keep &= diameters >= min_diameter_px
+    holes = Holes(centers=centers[keep], axes=axes[keep], angles=angles[keep], scores=instances.scores[keep],
+                  fit_residual=residual[keep], on_border=on_border[keep], refined=refined[keep])
     return holes.numbered()
 
 
