@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e '.[runtime,export,dev]'
+	@echo "compiling the hole-extraction kernels (numba, once; cached in runtime/holes/__pycache__)"
+	$(PY) -c "from holevision.runtime.holes import warm_up_extraction; print(f'  {warm_up_extraction():.1f} s')"
 	@touch $(STAMP)
 
 # OpenCV's sample chessboard images (Debian package opencv-doc) for the calibration tests.

@@ -1,10 +1,11 @@
 """Keep freed heap memory in the process instead of handing it back to the system after every frame.
 
-Extraction builds ~20 MB of short-lived arrays per 1920x1200 frame with 50 holes (rays x samples x
-holes, in a few passes). With glibc's default, adaptive settings, whether that memory stays in the
+A frame builds megabytes of short-lived arrays (tiles, model outputs, the stitched probability map:
+9 MB at 1920x1200). With glibc's default, adaptive settings, whether that memory stays in the
 process depends on what else the process allocated before: in some heap states the top of the heap
-is trimmed after every frame, and the next frame faults every page back in (measured: ~2600 page
-faults per frame, 27 ms per extraction instead of 14 ms on the same frame and machine). Fixing the
+is trimmed after every frame, and the next frame faults every page back in (measured when extraction
+was numpy code building ~20 MB per frame: ~2600 page faults per frame, 27 ms per extraction instead
+of 14 ms; its compiled kernels now allocate little). Fixing the
 two thresholds makes the cost the same in every process: arrays below MMAP_THRESHOLD come from the
 heap, and up to TRIM_THRESHOLD of free heap is kept for the next frame.
 
