@@ -40,7 +40,7 @@ PROFILE_VARIANCE_PX2 = 1.0 / 12.0
 # |o| <= half_width + WINDOW_SLACK_PX.
 WINDOW_SLACK_PX = 1e-9
 _MAX_SAMPLES = 2 * HALF_SAMPLES + 1
-_GREY = np.ones(1)
+_ONE_CHANNEL_WEIGHTS = np.ones(1)   # a grey image (or probability map) is its own grey
 _BGR_WEIGHTS = BGR_TO_GREY.astype(np.float64)
 # weights[c] * v for every 8-bit value v (rows: channels)
 _BGR_LUT = _BGR_WEIGHTS[:, None] * np.arange(256.0)[None, :]
@@ -130,7 +130,7 @@ def _median_of_finite(values, scratch):
 
 @numba.njit(cache=True, nogil=True)
 def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, polarity_given, polarity,
-                 labels, own_labels, use_labels, curvature_correction, points, valid):
+                 curvature_correction, points, valid):
     """radial_edge_points for N holes x K rays; fills points (N, K, 2), valid (N, K) and, unless
     given, polarity (N,)."""
     n, k = expected.shape
@@ -259,24 +259,33 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
                 r += blur2 / (2.0 * max(r, 1.0))
             u, v = cx + r * cos[j], cy + r * sin[j]
             points[i, j, 0], points[i, j, 1] = u, v
-            ok = found and np.isfinite(r) and r > 0.5
-            if ok and use_labels:
-                # An edge point on another hole's pixels is dropped.
-                hit = labels[min(max(int(np.rint(v)), 0), height - 1), min(max(int(np.rint(u)), 0), width - 1)]
-                ok = hit == 0 or hit == own_labels[i]
-            valid[i, j] = ok
+            valid[i, j] = found and np.isfinite(r) and r > 0.5
+
+
+def _ray_arguments(centers, expected_radii, half_widths, angles):
+    """The kernels' ray arguments, checked and contiguous: centers (N, 2), expected radii (N, K),
+    half-widths (N,) (not finite: 0) and angles (K,), all float64."""
+    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    angles = np.asarray(angles, dtype=np.float64).reshape(-1)
+    n, k = len(centers), len(angles)
+    if centers.shape != (n, 2):
+        raise ValueError(f"centers must be (N, 2), got shape {centers.shape}")
+    expected = np.asarray(expected_radii, dtype=np.float64).reshape(n, -1)
+    expected = np.ascontiguousarray(np.broadcast_to(expected, (n, k)))
+    half_widths = np.broadcast_to(np.asarray(half_widths, dtype=np.float64), (n,))
+    half_widths = np.ascontiguousarray(np.where(np.isfinite(half_widths), half_widths, 0.0))
+    return centers, expected, half_widths, angles
 
 
 def radial_edge_points(image: np.ndarray, centers: np.ndarray, expected_radii: np.ndarray,
-                       half_widths: np.ndarray, angles: np.ndarray, *, labels: np.ndarray | None = None,
-                       own_labels: np.ndarray | None = None, polarity: np.ndarray | None = None,
+                       half_widths: np.ndarray, angles: np.ndarray, *, polarity: np.ndarray | None = None,
                        curvature_correction: bool = True) -> EdgePoints:
     """Edge points for N holes along K rays each.
 
     image: (H, W) or (H, W, 3) uint8/uint16/float; centers: (N, 2); expected_radii: (N, K) or (N,) px;
-    half_widths: (N,) search half-width around the expected radius, px; angles: (K,) radians;
-    labels/own_labels: optional instance label map and each hole's label: an edge point that lands on
-    another hole's pixels is dropped; polarity: (N,) or None to measure it.
+    half_widths: (N,) search half-width around the expected radius, px (not finite: 0); angles: (K,)
+    radians; polarity: (N,) or None to measure it. (Points on another hole's pixels are the caller's
+    to drop: `Instances.foreign`.)
     A ray's samples cover its hole's window (+- half-width) and, around the chosen peak, the
     centroid's reach (at most HALF_SAMPLES samples each side). Invalid points are finite but
     meaningless (a ray without an edge keeps its expected radius).
@@ -285,30 +294,23 @@ def radial_edge_points(image: np.ndarray, centers: np.ndarray, expected_radii: n
     if n == 0:
         return EdgePoints(np.zeros((0, k, 2)), np.zeros((0, k), bool), np.zeros(0))
     image = np.asarray(image)
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
+        raise ValueError(f"image must be (H, W) grey or (H, W, 3) BGR, got shape {image.shape}")
     height, width = image.shape[:2]
     if image.ndim == 2:
-        image, weights = image.reshape(height, width, 1), _GREY
+        image, weights = image.reshape(height, width, 1), _ONE_CHANNEL_WEIGHTS
     else:
         weights = _BGR_WEIGHTS
     image = np.ascontiguousarray(image)
     lut = _BGR_LUT if image.dtype == np.uint8 and image.shape[2] == 3 else None
-    centers = np.ascontiguousarray(centers, dtype=np.float64)
-    expected = np.asarray(expected_radii, dtype=np.float64).reshape(n, -1)
-    expected = np.ascontiguousarray(np.broadcast_to(expected, (n, k)))
-    half_widths = np.ascontiguousarray(np.broadcast_to(np.asarray(half_widths, dtype=np.float64), (n,)))
-    angles = np.asarray(angles, dtype=np.float64)
+    centers, expected, half_widths, angles = _ray_arguments(centers, expected_radii, half_widths, angles)
     polarity_given = polarity is not None
     polarity = (np.array(np.broadcast_to(np.asarray(polarity, dtype=np.float64), (n,))) if polarity_given
                 else np.ones(n))
-    use_labels = labels is not None and own_labels is not None
-    if use_labels:
-        labels, own_labels = np.asarray(labels), np.asarray(own_labels)
-    else:
-        labels, own_labels = np.zeros((1, 1), np.int32), np.zeros(1, np.int32)
     points = np.empty((n, k, 2))
     valid = np.empty((n, k), dtype=bool)
     _edge_kernel(image, weights, lut, centers, expected, half_widths, np.cos(angles), np.sin(angles), polarity_given,
-                 polarity, labels, own_labels, use_labels, bool(curvature_correction), points, valid)
+                 polarity, bool(curvature_correction), points, valid)
     return EdgePoints(points=points, valid=valid, polarity=polarity)
 
 
@@ -377,11 +379,7 @@ def probability_outline_points(prob: np.ndarray, threshold: float, centers: np.n
     prob = np.asarray(prob)
     height, width = prob.shape
     prob = np.ascontiguousarray(prob).reshape(height, width, 1)
-    centers = np.ascontiguousarray(centers, dtype=np.float64)
-    expected = np.asarray(expected_radii, dtype=np.float64).reshape(n, -1)
-    expected = np.ascontiguousarray(np.broadcast_to(expected, (n, k)))
-    half_widths = np.ascontiguousarray(np.broadcast_to(np.asarray(half_widths, dtype=np.float64), (n,)))
-    angles = np.asarray(angles, dtype=np.float64)
+    centers, expected, half_widths, angles = _ray_arguments(centers, expected_radii, half_widths, angles)
     points = np.empty((n, k, 2))
     valid = np.empty((n, k), dtype=bool)
     _outline_kernel(prob, float(threshold), centers, expected, half_widths, np.cos(angles), np.sin(angles), points,

@@ -314,8 +314,8 @@ def _circle_distances(circle, x, y, valid, scale, dist):
 #
 # Ranks are taken on integer keys: for non-negative floats (distances) the IEEE-754 bit patterns order
 # as the values do, +inf after every number and the canonical NaN after +inf, which is numpy's order
-# (NaN last). The k-th smallest of 128 keys is found by counting ranks (see `_kth_smallest`): a
-# quickselect's unpredictable branches cost several times more.
+# (NaN last). The k-th smallest of a hole's keys (one per ray) is found by counting ranks (see
+# `_kth_smallest`): a quickselect's unpredictable branches cost several times more.
 
 _INT_MIN = np.iinfo(np.int64).min
 _INT_MAX = np.iinfo(np.int64).max
@@ -384,13 +384,14 @@ def _keep_smallest(values, use, keep, out, keys):
     for j in range(len(keys)):
         room -= keys[j] < cut
         ties += keys[j] == cut
+    # Only used entries: when NaN distances sort after the unused ones, the cut can reach those.
     if ties <= room:                                    # all of them (the rule unless keys tie)
         for j in range(len(keys)):
-            out[j] = keys[j] <= cut
+            out[j] = use[j] & (keys[j] <= cut)
         return
     tied = 0
     for j in range(len(keys)):
-        out[j] = (keys[j] < cut) | ((keys[j] == cut) & (tied < room))
+        out[j] = use[j] & ((keys[j] < cut) | ((keys[j] == cut) & (tied < room)))
         tied += keys[j] == cut
 
 
@@ -546,7 +547,13 @@ def _robust_fit(points, valid, circle, iterations, min_points, floor_px, k_sigma
 
 def _fit(points, valid, circle, iterations, min_points, floor_px, k_sigma) -> EllipseFit:
     points = np.ascontiguousarray(points, dtype=np.float64)
-    valid = np.ascontiguousarray(valid, dtype=np.bool_)
+    valid = np.asarray(valid, dtype=np.bool_)
+    if points.ndim != 3 or points.shape[2] != 2 or valid.shape != points.shape[:2]:
+        raise ValueError(f"points must be (N, K, 2) and valid (N, K); got {points.shape} and {valid.shape}")
+    if iterations < 0 or min_points < 1:
+        raise ValueError(f"iterations must be >= 0 and min_points >= 1, got {iterations} and {min_points}")
+    # A point that is not finite cannot be fitted: it counts as not valid.
+    valid = np.ascontiguousarray(valid & np.isfinite(points).all(axis=2))
     result = _robust_fit(points, valid, circle, int(iterations), int(min_points), float(floor_px),
                          float(k_sigma))
     return EllipseFit(*result)

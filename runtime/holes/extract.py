@@ -55,6 +55,9 @@ def _check_inputs(prob_hole, image_bgr, threshold: float) -> tuple[np.ndarray, n
         raise HoleExtractionError(f"prob_hole must be float probabilities in [0, 1], got dtype {prob.dtype}")
     if not 0.0 < threshold < 1.0:
         raise HoleExtractionError(f"threshold must be in (0, 1), got {threshold}")
+    # One layout and type for the compiled kernels (another would compile anew on its first frame):
+    # C-contiguous float32, the models' output precision.
+    prob = np.ascontiguousarray(prob, dtype=np.float32)
     if image_bgr is None:
         return prob, None
     image = np.asarray(image_bgr)
@@ -236,6 +239,7 @@ def warm_up_extraction() -> float:
     inside = ((u - 40.3) ** 2 + (v - 44.7) ** 2 < 15.0 ** 2) | ((u - 92.0) ** 2 + (v - 20.0) ** 2 < 8.0 ** 2)
     prob = np.where(inside, 0.95, 0.02).astype(np.float32)
     image = np.where(inside, 40, 200).astype(np.uint8)
-    extract_holes(prob, np.dstack([image] * 3), threshold=0.5)
-    extract_holes(prob, image, threshold=0.5)
+    # The image types extraction takes: 8-bit BGR (what Detector feeds) and grey, 16-bit, float.
+    for frame in (np.dstack([image] * 3), image, image.astype(np.uint16) * 256, image.astype(np.float32)):
+        extract_holes(prob, frame, threshold=0.5)
     return time.perf_counter() - start

@@ -277,3 +277,16 @@ def test_a_speckled_hole_is_not_split_into_pieces():
     holes = extract_holes(probability, scene.image)
     assert len(holes) == 1
     assert np.linalg.norm(holes.centers[0] - (100.4, 99.7)) < 0.05
+
+
+def test_any_float_map_layout_gives_the_holes_of_its_contiguous_float32_copy():
+    scene = next(_accuracy_set())
+    probability = probability_from_image(scene.image)
+    expected = extract_holes(probability, scene.image)
+    wide = np.zeros((probability.shape[0], 2 * probability.shape[1]), np.float64)
+    wide[:, ::2] = probability
+    for variant in (probability.astype(np.float64), wide[:, ::2], np.asfortranarray(probability),
+                    probability.astype(np.float16)):
+        got = extract_holes(variant, scene.image)
+        assert len(got) == len(expected)
+        assert np.allclose(got.centers, expected.centers, atol=0.05)

@@ -55,10 +55,9 @@ def _median_finite(values):
     return float(np.median(values)) if len(values) else np.nan
 
 
-def oracle_edge_points(image, centers, expected_radii, half_widths, angles, *, labels=None, own_labels=None,
-                       polarity=None, curvature_correction=True):
+def oracle_edge_points(image, centers, expected_radii, half_widths, angles, *, polarity=None,
+                       curvature_correction=True):
     grey = _grey_image(image)
-    height, width = grey.shape
     n, k = len(centers), len(angles)
     expected = np.broadcast_to(np.asarray(expected_radii, float).reshape(n, -1), (n, k))
     cos, sin = np.cos(angles), np.sin(angles)
@@ -120,12 +119,7 @@ def oracle_edge_points(image, centers, expected_radii, half_widths, angles, *, l
                 blur2 = variance - edges.PROFILE_VARIANCE_PX2
                 r += (0.0 if np.isnan(blur2) else min(max(blur2, 0.0), 9.0)) / (2 * max(r, 1.0))
             points[i, j] = centers[i, 0] + r * cos[j], centers[i, 1] + r * sin[j]
-            ok = found and r > 0.5
-            if ok and labels is not None:
-                hit = labels[min(max(int(np.rint(points[i, j, 1])), 0), height - 1),
-                             min(max(int(np.rint(points[i, j, 0])), 0), width - 1)]
-                ok = hit == 0 or hit == own_labels[i]
-            valid[i, j] = ok
+            valid[i, j] = found and r > 0.5
     return points, valid, polarity_out
 
 
@@ -203,18 +197,26 @@ def test_radial_edge_points_match_a_plain_loop(kind):
 
 def test_radial_edge_points_options_match_a_plain_loop():
     image, centers, expected, half_widths, angles = _scene(seed=3)
-    labels = np.zeros(image.shape[:2], np.int32)
-    labels[40:70, 20:60] = 7                    # another hole's pixels over hole 0's edge
-    own = np.array([1, 2, 3, 4, 5, 6])
-    for kwargs in ({"labels": labels, "own_labels": own}, {"polarity": np.array([1.0, -1, 1, -1, 1, 1])},
-                   {"curvature_correction": False}):
+    for kwargs in ({"polarity": np.array([1.0, -1, 1, -1, 1, 1])}, {"curvature_correction": False}):
         got = edges.radial_edge_points(image, centers, expected[:, 0], half_widths, angles, **kwargs)
         points, valid, polarity = oracle_edge_points(image, centers, expected[:, 0], half_widths, angles, **kwargs)
         _assert_same((got.points, got.valid), points, valid)
         assert np.array_equal(got.polarity, polarity)
-    dropped = edges.radial_edge_points(image, centers, expected, half_widths, angles, labels=labels, own_labels=own)
-    kept = edges.radial_edge_points(image, centers, expected, half_widths, angles)
-    assert (kept.valid[0] & ~dropped.valid[0]).sum() > 3
+
+
+def test_bad_ray_arguments_are_refused_and_non_finite_half_widths_search_nothing():
+    image, centers, expected, half_widths, angles = _scene(seed=3)
+    with pytest.raises(ValueError, match="BGR"):
+        edges.radial_edge_points(np.zeros((50, 50, 4), np.uint8), centers, expected, half_widths, angles)
+    with pytest.raises(ValueError, match="centers"):
+        edges.radial_edge_points(image, centers[:, :1], expected, half_widths, angles)
+    half_widths = half_widths.copy()
+    half_widths[0] = np.nan
+    got = edges.radial_edge_points(image, centers, expected, half_widths, angles)
+    fixed = half_widths.copy()
+    fixed[0] = 0.0
+    same = edges.radial_edge_points(image, centers, expected, fixed, angles)
+    assert np.array_equal(got.valid, same.valid) and np.array_equal(got.points, same.points)
 
 
 def test_bright_hole_polarity_is_measured():

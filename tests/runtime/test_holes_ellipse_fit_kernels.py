@@ -316,10 +316,26 @@ def test_kth_smallest_and_stable_rank_cut():
         keep = int(rng.integers(0, 51))
         out = np.empty(50, bool)
         ellipse_fit._keep_smallest(values, use, keep, out, keys)
-        assert np.array_equal(out, rank < keep)
+        assert np.array_equal(out, use & (rank < keep))       # never an unused entry, even after NaN
         # The median as numpy's row median of the used entries would have it (NaN last).
         count = use.sum()
         ordered = np.sort(with_inf)
         expected = 0.5 * (ordered[max((count - 1) // 2, 0)] + ordered[count // 2]) if count else np.inf
         got = ellipse_fit._median(values, use, keys)
         assert got == expected or (np.isnan(got) and np.isnan(expected))
+
+
+def test_points_that_are_not_finite_are_never_inliers_and_bad_shapes_are_refused():
+    angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    points = np.stack([50 + 10 * np.cos(angles), 40 + 6 * np.sin(angles)], axis=1)[None].repeat(2, axis=0)
+    valid = np.zeros((2, 16), bool)
+    valid[:, :12] = True
+    points[:, 0, 0] = np.nan                   # a "valid" point that cannot be fitted
+    for fit in (ellipse_fit.fit_ellipses_robust(points, valid), ellipse_fit.fit_circles_robust(points, valid)):
+        assert not fit.inliers[:, 0].any() and not fit.inliers[:, 12:].any()
+    ellipse = ellipse_fit.fit_ellipses_robust(points, valid)
+    assert ellipse.ok.all() and np.allclose(ellipse.centers, (50, 40)) and np.allclose(ellipse.axes, (20, 12))
+    with pytest.raises(ValueError, match="valid"):
+        ellipse_fit.fit_ellipses_robust(points, np.ones((2, 17), bool))
+    with pytest.raises(ValueError, match="iterations"):
+        ellipse_fit.fit_circles_robust(points, valid, iterations=-2)
