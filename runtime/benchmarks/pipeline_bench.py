@@ -205,6 +205,9 @@ def bench_pipeline(*, width: int = 1280, height: int = 1024, holes: int = 20, fr
         "modbus_update": _summary(timed[1].samples_ms),
     }
     non_model_total = sum(v["median_ms"] or 0.0 for v in non_model.values())
+    # The stages the target names (capture, extraction, geometry, publish), i.e. all but the journal
+    # append: a durable SQLite write on the writer thread, counted in the total above all the same.
+    without_journal = non_model_total - (non_model["journal_append"]["median_ms"] or 0.0)
     fps = len(messages_fr) / elapsed if elapsed > 0 else 0.0
     model_fr = _summary(m["timings_ms"].get("model") for m in messages_fr if "model" in m["timings_ms"])
     ratio = fps * (model_fr["median_ms"] or 0.0) / 1000.0
@@ -215,6 +218,7 @@ def bench_pipeline(*, width: int = 1280, height: int = 1024, holes: int = 20, fr
         "model": getattr(detector, "model_name", ""), "model_latency_ms": model_latency_ms,
         "main_thread_stages": stage, "non_model_stages": non_model,
         "non_model_ms_per_frame": round(non_model_total, 3), "non_model_target_ms": NON_MODEL_TARGET_MS,
+        "non_model_ms_per_frame_without_journal": round(without_journal, 3),
         "free_run": {"seconds": round(elapsed, 2), "frames": len(messages_fr), "fps": round(fps, 2),
                      "model_median_ms": model_fr["median_ms"], "throughput_x_latency": round(ratio, 3),
                      "target": THROUGHPUT_TARGET, "capture_dropped": capture.dropped},
@@ -267,6 +271,8 @@ def format_table(result: dict) -> str:
     verdict = "meets" if result["non_model_ms_per_frame"] <= result["non_model_target_ms"] else "MISSES"
     lines.append(f"{'sum of medians':<18} {result['non_model_ms_per_frame']:>10.3f}   "
                  f"({verdict} the <= {result['non_model_target_ms']:g} ms target)")
+    lines.append(f"{'  without journal':<18} {result['non_model_ms_per_frame_without_journal']:>10.3f}   "
+                 "(capture, extraction, geometry, publish only; the journal append runs on the writer thread)")
     free = result["free_run"]
     verdict = "meets" if free["throughput_x_latency"] >= free["target"] else "MISSES"
     lines += ["", f"free-run: {free['frames']} frames in {free['seconds']} s = {free['fps']} frames/s; model median "
