@@ -39,6 +39,8 @@ EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION = 1.0, 0.01
 # ...or up to CRISP_SHIFT_PX away when its points sit on the fitted ellipse within CRISP_RESIDUAL_PX RMS
 # (a clean machined edge; a coarse model's outline can be 0.2-0.4 px off).
 CRISP_SHIFT_PX, CRISP_RESIDUAL_PX = 0.5, 0.05
+# warm_up_extraction says that it is compiling when loading the cached kernels takes longer than this.
+COMPILE_NOTICE_AFTER_S = 3.0
 # Hysteresis: regions above LOW_THRESHOLD_FRACTION x threshold that reach the threshold are one hole.
 LOW_THRESHOLD_FRACTION = 0.6
 
@@ -230,10 +232,28 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
 
 def warm_up_extraction() -> float:
     """Run extraction once on a small made-up frame so that its compiled kernels (numba, cached on disk
-    after the first run) are ready before the first real frame. Returns the seconds it took."""
+    after the first run) are ready before the first real frame. Returns the seconds it took.
+
+    Loading cached kernels takes well under a second; compiling them (the first run after installing,
+    or with no writable cache folder) about half a minute, which is logged when it happens."""
+    import logging
+    import threading
     import time
 
     start = time.perf_counter()
+    notice = threading.Timer(COMPILE_NOTICE_AFTER_S, lambda: logging.getLogger(__name__).warning(
+        "compiling the hole-extraction kernels (once after installing; about 30 s; cached in "
+        "__pycache__ or $NUMBA_CACHE_DIR)..."))
+    notice.daemon = True
+    notice.start()
+    try:
+        _extract_warm_up_frames()
+    finally:
+        notice.cancel()
+    return time.perf_counter() - start
+
+
+def _extract_warm_up_frames() -> None:
     v, u = np.mgrid[0:96, 0:96]
     # One whole hole and one cut by the border: every kernel (ellipse and circle fits) runs.
     inside = ((u - 40.3) ** 2 + (v - 44.7) ** 2 < 15.0 ** 2) | ((u - 92.0) ** 2 + (v - 20.0) ** 2 < 8.0 ** 2)
@@ -242,4 +262,3 @@ def warm_up_extraction() -> float:
     # The image types extraction takes: 8-bit BGR (what Detector feeds) and grey, 16-bit, float.
     for frame in (np.dstack([image] * 3), image, image.astype(np.uint16) * 256, image.astype(np.float32)):
         extract_holes(prob, frame, threshold=0.5)
-    return time.perf_counter() - start
