@@ -277,6 +277,22 @@ def _ray_arguments(centers, expected_radii, half_widths, angles):
     return centers, expected, half_widths, angles
 
 
+def edge_kernel_image(image: np.ndarray):
+    """The image as the edge kernel takes it: (H, W, C) C-contiguous, the weights that make grey of
+    its C channels, and for 8-bit BGR the lookup table of weighted values (else None)."""
+    image = np.asarray(image)
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
+        raise ValueError(f"image must be (H, W) grey or (H, W, 3) BGR, got shape {image.shape}")
+    height, width = image.shape[:2]
+    if image.ndim == 2 or image.shape[2] == 1:
+        image, weights = image.reshape(height, width, 1), _ONE_CHANNEL_WEIGHTS
+    else:
+        weights = _BGR_WEIGHTS
+    image = np.ascontiguousarray(image)
+    lut = _BGR_LUT if image.dtype == np.uint8 and image.shape[2] == 3 else None
+    return image, weights, lut
+
+
 def radial_edge_points(image: np.ndarray, centers: np.ndarray, expected_radii: np.ndarray,
                        half_widths: np.ndarray, angles: np.ndarray, *, polarity: np.ndarray | None = None,
                        curvature_correction: bool = True) -> EdgePoints:
@@ -293,16 +309,7 @@ def radial_edge_points(image: np.ndarray, centers: np.ndarray, expected_radii: n
     n, k = len(centers), len(angles)
     if n == 0:
         return EdgePoints(np.zeros((0, k, 2)), np.zeros((0, k), bool), np.zeros(0))
-    image = np.asarray(image)
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
-        raise ValueError(f"image must be (H, W) grey or (H, W, 3) BGR, got shape {image.shape}")
-    height, width = image.shape[:2]
-    if image.ndim == 2:
-        image, weights = image.reshape(height, width, 1), _ONE_CHANNEL_WEIGHTS
-    else:
-        weights = _BGR_WEIGHTS
-    image = np.ascontiguousarray(image)
-    lut = _BGR_LUT if image.dtype == np.uint8 and image.shape[2] == 3 else None
+    image, weights, lut = edge_kernel_image(image)
     centers, expected, half_widths, angles = _ray_arguments(centers, expected_radii, half_widths, angles)
     polarity_given = polarity is not None
     polarity = (np.array(np.broadcast_to(np.asarray(polarity, dtype=np.float64), (n,))) if polarity_given

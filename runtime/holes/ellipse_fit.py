@@ -480,8 +480,9 @@ def _conic_geometry(conic, mean_u, mean_v, scale, out):
 
 
 @_jit
-def _robust_fit(points, valid, circle, iterations, min_points, floor_px, k_sigma):
-    """Fit every hole (a plain loop over the N holes): an ellipse, or a circle where ``circle``.
+def _robust_fit(points, valid, circle, iterations, min_points_ellipse, min_points_circle, floor_px, k_sigma):
+    """Fit every hole (a plain loop over the N holes): an ellipse, or a circle where ``circle`` (N,)
+    (each kind with its own least number of points).
 
     Per hole: normalise once; then each round refits on the inliers, measures every valid point's
     distance to the fit and picks the next inliers (`_next_inliers`). After the trim rounds, a hole
@@ -504,12 +505,13 @@ def _robust_fit(points, valid, circle, iterations, min_points, floor_px, k_sigma
     work = np.empty((4, 6, 6))
     geometry = np.empty(5)
     for i in range(n):
+        min_points = min_points_circle if circle[i] else min_points_ellipse
         mean_u, mean_v, scale = _normalise(points[i], valid[i], x, y)
         current = inliers[i]                 # the points fitted this round
         current[:] = valid[i]
         fit_ok = enough = False
         for round_index in range(iterations + TRIM_ROUNDS):
-            if circle:
+            if circle[i]:
                 fit_ok = _kasa_fit(x, y, current, model, work)
                 _circle_distances(model, x, y, valid[i], scale, dist)
             else:
@@ -530,7 +532,7 @@ def _robust_fit(points, valid, circle, iterations, min_points, floor_px, k_sigma
                 count += 1
                 squares += dist[j] ** 2
         residual[i] = np.sqrt(squares / max(count, 1))
-        if circle:
+        if circle[i]:
             centers[i, 0] = model[0] * scale + mean_u
             centers[i, 1] = model[1] * scale + mean_v
             axes[i, 0] = axes[i, 1] = 2 * (model[2] * scale)
@@ -554,8 +556,8 @@ def _fit(points, valid, circle, iterations, min_points, floor_px, k_sigma) -> El
         raise ValueError(f"iterations must be >= 0 and min_points >= 1, got {iterations} and {min_points}")
     # A point that is not finite cannot be fitted: it counts as not valid.
     valid = np.ascontiguousarray(valid & np.isfinite(points).all(axis=2))
-    result = _robust_fit(points, valid, circle, int(iterations), int(min_points), float(floor_px),
-                         float(k_sigma))
+    result = _robust_fit(points, valid, np.full(len(valid), circle), int(iterations), int(min_points),
+                         int(min_points), float(floor_px), float(k_sigma))
     return EllipseFit(*result)
 
 

@@ -20,12 +20,13 @@ disc) is reported once, and the holes are numbered left-to-right, top-to-bottom.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from holevision.runtime.detections import Holes
-from holevision.runtime.holes.edges import probability_outline_points, radial_edge_points, ray_angles
-from holevision.runtime.holes.ellipse_fit import EllipseFit, fit_circles_robust, fit_ellipses_robust
-from holevision.runtime.holes.instances import MIN_ASPECT, find_instances
+from holevision.runtime.holes.edges import _edge_kernel, _outline_kernel, edge_kernel_image, ray_angles
+from holevision.runtime.holes.ellipse_fit import _robust_fit
+from holevision.runtime.holes.instances import MIN_ASPECT, find_instances, foreign_points
 from holevision.runtime.holes.memory import keep_freed_memory
 
 RAYS = 64            # rays per hole (one batch for all holes; 64 measure as well as 128 at half the cost)
@@ -39,6 +40,8 @@ EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION = 1.0, 0.01
 # ...or up to CRISP_SHIFT_PX away when its points sit on the fitted ellipse within CRISP_RESIDUAL_PX RMS
 # (a clean machined edge; a coarse model's outline can be 0.2-0.4 px off).
 CRISP_SHIFT_PX, CRISP_RESIDUAL_PX = 0.5, 0.05
+# The robust fits' settings (see ellipse_fit.fit_ellipses_robust / fit_circles_robust).
+FIT_ITERATIONS, MIN_POINTS_ELLIPSE, MIN_POINTS_CIRCLE, FIT_FLOOR_PX, FIT_K_SIGMA = 4, 6, 4, 0.15, 3.0
 # warm_up_extraction says that it is compiling when loading the cached kernels takes longer than this.
 COMPILE_NOTICE_AFTER_S = 3.0
 # Hysteresis: regions above LOW_THRESHOLD_FRACTION x threshold that reach the threshold are one hole.
@@ -75,41 +78,108 @@ def _check_inputs(prob_hole, image_bgr, threshold: float) -> tuple[np.ndarray, n
     return prob, np.ascontiguousarray(image)
 
 
-def ellipse_radius(axes: np.ndarray, angles_deg: np.ndarray, directions: np.ndarray) -> np.ndarray:
-    """Distance from an ellipse's center to its outline along each direction: (N, K) px."""
-    a = np.maximum(axes[:, 0, None] / 2, 1e-6)
-    b = np.maximum(axes[:, 1, None] / 2, 1e-6)
-    # cos and sin of (direction - angle) by the difference formulas: no trigonometry on (N, K) arrays.
-    theta = np.radians(angles_deg)[:, None]
-    cos_t, sin_t = np.cos(theta), np.sin(theta)
-    cos_d, sin_d = np.cos(directions)[None, :], np.sin(directions)[None, :]
-    cos_phi = cos_d * cos_t + sin_d * sin_t
-    sin_phi = sin_d * cos_t - cos_d * sin_t
-    return 1.0 / np.sqrt((cos_phi / a) ** 2 + (sin_phi / b) ** 2)
+@numba.njit(cache=True, nogil=True)
+def _ellipse_radii(centers, axes, angles_deg, cos_d, sin_d, out):
+    """Distance from each ellipse's center to its outline along each ray direction: out (N, K) px."""
+    for i in range(len(centers)):
+        a, b = max(axes[i, 0] / 2, 1e-6), max(axes[i, 1] / 2, 1e-6)
+        theta = np.radians(angles_deg[i])
+        cos_t, sin_t = np.cos(theta), np.sin(theta)
+        for j in range(len(cos_d)):
+            # cos and sin of (direction - angle) by the difference formulas
+            cos_phi = cos_d[j] * cos_t + sin_d[j] * sin_t
+            sin_phi = sin_d[j] * cos_t - cos_d[j] * sin_t
+            out[i, j] = 1.0 / np.sqrt((cos_phi / a) ** 2 + (sin_phi / b) ** 2)
 
 
-def _measure(image, prob, threshold, instances, centers, axes, angles, on_border, rays: int):
-    """Outline from the model's probability, then the image edge around it; both fits returned."""
-    directions = ray_angles(rays)
-    radius = np.sqrt(axes[:, 0] * axes[:, 1]) / 2
-    # Pass 1: the model's outline, subpixel: where the probability crosses the threshold.
-    expected = ellipse_radius(axes, angles, directions)
-    points, valid = probability_outline_points(prob, threshold, centers, expected, np.clip(0.5 * radius, 3.0, 16.0),
-                                               directions)
-    outline = _fit(points, valid, on_border)
-    use = outline.ok
-    centers2 = np.where(use[:, None], outline.centers, centers)
-    axes2 = np.where(use[:, None], outline.axes, axes)
-    angles2 = np.where(use, outline.angles, angles)
-    # Pass 2: the image edge nearest that outline, along rays from its center.
-    radius2 = np.sqrt(axes2[:, 0] * axes2[:, 1]) / 2
-    expected2 = ellipse_radius(axes2, angles2, directions)
-    if image is None:
-        return outline, None
-    edges = radial_edge_points(image, centers2, expected2, np.clip(0.12 * radius2, 2.0, 5.0), directions)
-    # An edge point on another hole's pixels is that hole's edge.
-    valid = edges.valid & ~instances.foreign(edges.points)
-    return outline, _fit(edges.points, valid, on_border)
+@numba.njit(cache=True, nogil=True)
+def _search_half_widths(axes, fraction, low, high, out):
+    """clip(fraction x radius, low, high) per hole (0 where the radius is not finite)."""
+    for i in range(len(axes)):
+        width = fraction * np.sqrt(axes[i, 0] * axes[i, 1]) / 2
+        out[i] = min(max(width, low), high) if np.isfinite(width) else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _robust_fits(points, valid, on_border):
+    """The robust ellipse fit (a circle where the hole is cut by the border) of each hole's points;
+    points that are not finite are not valid."""
+    n, k = valid.shape
+    usable = np.empty((n, k), dtype=np.bool_)
+    for i in range(n):
+        for j in range(k):
+            usable[i, j] = valid[i, j] and np.isfinite(points[i, j, 0]) and np.isfinite(points[i, j, 1])
+    return _robust_fit(points, usable, on_border, FIT_ITERATIONS, MIN_POINTS_ELLIPSE, MIN_POINTS_CIRCLE,
+                       FIT_FLOOR_PX, FIT_K_SIGMA)
+
+
+@numba.njit(cache=True, nogil=True)
+def _measure(prob, image, weights, lut, has_image, threshold, boxes, mask_buffer, mask_offsets, cos_d, sin_d,
+             centers, axes, angles, on_border, residual, refined):
+    """The model's outline, then the image edge around it, for every hole at once; updates centers,
+    axes, angles (from the mask's moments on entry), residual and refined in place.
+
+    1. The model's outline, subpixel: where the probability crosses the threshold along rays from the
+       mask's centroid; robustly fitted. It replaces the mask's moments where it is plausible (near
+       the centroid, a size like the mask's).
+    2. The image edge nearest that outline, along rays from its center (points on another hole's
+       pixels are that hole's edge); robustly fitted. Its center replaces the outline's where the two
+       agree within a fraction of a pixel (further for a crisp edge), its size where the sizes agree
+       too: the edge measures the hole, the model says which edge is the hole's (not a chamfer, a
+       thread or a drawing's line).
+    """
+    n, k = len(centers), len(cos_d)
+    height, width = prob.shape[0], prob.shape[1]
+    expected = np.empty((n, k))
+    half_widths = np.empty(n)
+    points = np.empty((n, k, 2))
+    valid = np.empty((n, k), dtype=np.bool_)
+    # Pass 1: the model's outline.
+    _ellipse_radii(centers, axes, angles, cos_d, sin_d, expected)
+    _search_half_widths(axes, 0.5, 3.0, 16.0, half_widths)
+    _outline_kernel(prob, threshold, centers, expected, half_widths, cos_d, sin_d, points, valid)
+    o_centers, o_axes, o_angles, o_residual, _, o_ok = _robust_fits(points, valid, on_border)
+    # Pass 2 starts from the outline where it was fitted.
+    centers2, axes2, angles2 = centers.copy(), axes.copy(), angles.copy()
+    for i in range(n):
+        if o_ok[i]:
+            centers2[i], axes2[i], angles2[i] = o_centers[i], o_axes[i], o_angles[i]
+    e_centers, e_axes, e_angles, e_residual, e_ok = o_centers, o_axes, o_angles, o_residual, np.zeros(n, np.bool_)
+    if has_image:
+        _ellipse_radii(centers2, axes2, angles2, cos_d, sin_d, expected)
+        _search_half_widths(axes2, 0.12, 2.0, 5.0, half_widths)
+        _edge_kernel(image, weights, lut, centers2, expected, half_widths, cos_d, sin_d, False, np.ones(n), True,
+                     points, valid)
+        foreign = np.zeros((n, k), dtype=np.bool_)
+        foreign_points(points, boxes, mask_buffer, mask_offsets, height, width, foreign)
+        for i in range(n):
+            for j in range(k):
+                valid[i, j] &= not foreign[i, j]
+        e_centers, e_axes, e_angles, e_residual, _, e_ok = _robust_fits(points, valid, on_border)
+    for i in range(n):
+        diameter = np.sqrt(abs(axes[i, 0] * axes[i, 1]))
+        shift = np.hypot(o_centers[i, 0] - centers[i, 0], o_centers[i, 1] - centers[i, 1])
+        fit_diameter = np.sqrt(abs(o_axes[i, 0] * o_axes[i, 1]))
+        plausible = (o_ok[i] and np.isfinite(shift) and shift <= 0.5 * diameter / 2 + 2.0
+                     and fit_diameter >= 0.5 * diameter - 2.0 and fit_diameter <= 1.6 * diameter + 4.0)
+        if not plausible:
+            continue
+        centers[i], axes[i], angles[i], residual[i] = o_centers[i], o_axes[i], o_angles[i], o_residual[i]
+        if not e_ok[i]:
+            continue
+        diameter = np.sqrt(abs(axes[i, 0] * axes[i, 1]))
+        shift = np.hypot(e_centers[i, 0] - centers[i, 0], e_centers[i, 1] - centers[i, 1])
+        # A crisp edge (points on a perfect ellipse) is trusted a little further from the outline.
+        limit = CRISP_SHIFT_PX if e_residual[i] <= CRISP_RESIDUAL_PX else EDGE_SHIFT_PX
+        limit = max(limit, EDGE_SHIFT_FRACTION * diameter)
+        if not (np.isfinite(shift) and shift <= limit):
+            continue
+        # Size from the edge only where it also agrees in size: a drawing's outline stroke, a chamfer
+        # or a thread ring moves the edge outward on every side (the center stays put).
+        fit_diameter = np.sqrt(abs(e_axes[i, 0] * e_axes[i, 1]))
+        if abs(fit_diameter - diameter) <= max(EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION * diameter):
+            axes[i], angles[i] = e_axes[i], e_angles[i]
+        centers[i], residual[i], refined[i] = e_centers[i], e_residual[i], True
 
 
 def _not_nested(centers: np.ndarray, diameters: np.ndarray) -> np.ndarray:
@@ -130,28 +200,6 @@ def _not_nested(centers: np.ndarray, diameters: np.ndarray) -> np.ndarray:
     larger = (radius[None, :] > radius[:, None]) | ((radius[None, :] == radius[:, None]) & (index[None, :] < index[:, None]))
     overlapped = (distance < 0.5 * (radius[:, None] + radius[None, :])) & larger
     return ~overlapped.any(axis=1)
-
-
-def _agrees(fit: EllipseFit, centers, axes, *, shift_px, radius_ratio=None, diameter_px=None) -> np.ndarray:
-    """Holes whose fit is valid and close to a reference ellipse (centers, axes)."""
-    shift = np.linalg.norm(fit.centers - centers, axis=1)
-    fit_d = np.sqrt(np.abs(fit.axes[:, 0] * fit.axes[:, 1]))
-    ref_d = np.sqrt(np.abs(axes[:, 0] * axes[:, 1]))
-    ok = fit.ok & np.isfinite(shift) & (shift <= shift_px)
-    if radius_ratio is not None:
-        ok &= (fit_d >= radius_ratio[0] * ref_d - 2.0) & (fit_d <= radius_ratio[1] * ref_d + 4.0)
-    if diameter_px is not None:
-        ok &= np.abs(fit_d - ref_d) <= diameter_px
-    return ok
-
-
-def _fit(points, valid, on_border) -> EllipseFit:
-    fit = fit_ellipses_robust(points, valid)
-    if on_border.any():
-        circles = fit_circles_robust(points[on_border], valid[on_border])
-        for name in ("centers", "axes", "angles", "residual", "inliers", "ok"):
-            getattr(fit, name)[on_border] = getattr(circles, name)
-    return fit
 
 
 def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *, threshold: float = 0.5,
@@ -185,33 +233,15 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
     refined = np.zeros(n, dtype=bool)
 
     if refine:
-        radius = np.sqrt(axes[:, 0] * axes[:, 1]) / 2
-        outline, fit = _measure(image, prob, threshold, instances, centers, axes, angles, on_border, RAYS)
-        # The model's subpixel outline replaces the mask moments where it is plausible...
-        plausible = _agrees(outline, centers, axes, shift_px=0.5 * radius + 2.0, radius_ratio=(0.5, 1.6))
-        centers[plausible] = outline.centers[plausible]
-        axes[plausible] = outline.axes[plausible]
-        angles[plausible] = outline.angles[plausible]
-        residual[plausible] = outline.residual[plausible]
-        if fit is not None:
-            # ...and the image edge replaces the outline where the two agree: the edge measures the
-            # hole, the model says which edge is the hole's (not a chamfer, thread or drawing line).
-            diameter = np.sqrt(np.abs(axes[:, 0] * axes[:, 1]))
-            shift = np.linalg.norm(fit.centers - centers, axis=1)
-            # A crisp edge (points on a perfect ellipse) is trusted a little further from the outline.
-            shift_limit = np.where(fit.residual <= CRISP_RESIDUAL_PX, CRISP_SHIFT_PX, EDGE_SHIFT_PX)
-            shift_limit = np.maximum(shift_limit, EDGE_SHIFT_FRACTION * diameter)
-            center_ok = plausible & fit.ok & np.isfinite(shift) & (shift <= shift_limit)
-            # Size from the edge only where it also agrees in size: a drawing's outline stroke, a
-            # chamfer or a thread ring moves the edge outward on every side (the center stays put).
-            fit_diameter = np.sqrt(np.abs(fit.axes[:, 0] * fit.axes[:, 1]))
-            size_ok = center_ok & (np.abs(fit_diameter - diameter)
-                                   <= np.maximum(EDGE_DIAMETER_PX, EDGE_DIAMETER_FRACTION * diameter))
-            centers[center_ok] = fit.centers[center_ok]
-            axes[size_ok] = fit.axes[size_ok]
-            angles[size_ok] = fit.angles[size_ok]
-            residual[center_ok] = fit.residual[center_ok]
-            refined[center_ok] = True
+        prob3 = prob.reshape(height, width, 1)
+        if image is None:
+            kernel_image, weights, lut = prob3, np.ones(1), None      # not read: no edge pass
+        else:
+            kernel_image, weights, lut = edge_kernel_image(image)
+        directions = ray_angles(RAYS)
+        _measure(prob3, kernel_image, weights, lut, image is not None, float(threshold), instances.boxes,
+                 instances.mask_buffer, instances.mask_offsets, np.cos(directions), np.sin(directions),
+                 centers, axes, angles, on_border, residual, refined)
         # A fitted outline that leaves the image also means the hole is cut by the border.
         half_major = axes[:, 0] / 2
         on_border |= ((centers[:, 0] - half_major < -0.5) | (centers[:, 1] - half_major < -0.5)

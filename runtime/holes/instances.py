@@ -38,9 +38,11 @@ SPLIT_PEAK_FRACTION = 0.6
 class Instances:
     """Hole instances found in a probability map, one row per instance (label i+1 in ``labels``).
 
-    Each instance's pixels are kept as a mask over its own box (``masks``); the full-frame label map
-    is built only when asked for (``labels``): a fresh (H, W) int32 map per frame cost more (page
-    faults, zeroing) than everything that reads it, which is one lookup per edge point (`foreign`).
+    Each instance's pixels are kept as a mask over its own box, all of them in one flat buffer
+    (``mask_buffer``; instance i's (h, w) mask is ``mask_buffer[mask_offsets[i]:mask_offsets[i + 1]]``,
+    row by row; ``masks`` gives them as arrays). The full-frame label map is built only when asked for
+    (``labels``): a fresh (H, W) int32 map per frame cost more (page faults, zeroing) than everything
+    that reads it, which is one lookup per edge point (`foreign`).
     """
 
     label_ids: np.ndarray     # (N,) each instance's value in ``labels``
@@ -51,11 +53,19 @@ class Instances:
     mask_axes: np.ndarray     # (N, 2) full axes (major, minor) of the ellipse with the mask's second moments, px
     mask_angles: np.ndarray   # (N,) its major-axis angle, degrees from +u toward +v
     solidity: np.ndarray      # (N,) area inside the outer contour / area of its convex hull (1 = convex)
-    masks: list               # N bool (h, w) masks, each over its row of ``boxes``
+    mask_buffer: np.ndarray   # (sum of w * h,) bool: every instance's mask over its box, one after another
+    mask_offsets: np.ndarray  # (N + 1,) int64: where each instance's mask starts in ``mask_buffer``
     shape: tuple              # (H, W) of the probability map
 
     def __len__(self) -> int:
         return len(self.areas)
+
+    @property
+    def masks(self) -> list:
+        """N bool (h, w) masks (views into ``mask_buffer``), each over its row of ``boxes``."""
+        return [self.mask_buffer[start:end].reshape(h, w) for start, end, w, h in
+                zip(self.mask_offsets[:-1].tolist(), self.mask_offsets[1:].tolist(), self.boxes[:, 2].tolist(),
+                    self.boxes[:, 3].tolist())]
 
     @property
     def labels(self) -> np.ndarray:
@@ -67,37 +77,44 @@ class Instances:
 
     def foreign(self, points: np.ndarray) -> np.ndarray:
         """(N, K) bool: point k of instance n lands on another instance's pixels, i.e. the label map at
-        the point's pixel (rounded, clipped to the frame) is neither 0 nor n's label.
-
-        Only instances whose box meets the box of n's points are looked at (usually none but n).
-        """
-        n = len(self)
-        height, width = self.shape
-        col = np.clip(np.rint(points[..., 0]), 0, width - 1).astype(np.int64)
-        row = np.clip(np.rint(points[..., 1]), 0, height - 1).astype(np.int64)
-        result = np.zeros(col.shape, dtype=bool)
-        if n < 2:
-            return result
-        x, y, w, h = self.boxes.T
-        c0, c1, r0, r1 = col.min(axis=1), col.max(axis=1), row.min(axis=1), row.max(axis=1)
-        meets = ((c0[:, None] < (x + w)[None, :]) & (c1[:, None] >= x[None, :])
-                 & (r0[:, None] < (y + h)[None, :]) & (r1[:, None] >= y[None, :]))
-        np.fill_diagonal(meets, False)
-        for i in np.flatnonzero(meets.any(axis=1)):
-            # The label map shows the highest label among the instances covering a pixel.
-            top_other = np.zeros(col.shape[1], dtype=np.int64)
-            for j in np.flatnonzero(meets[i]):
-                top_other = np.where(self._covers(j, col[i], row[i]), j + 1, top_other)  # j ascending
-            own = self._covers(i, col[i], row[i])
-            result[i] = (top_other > i + 1) | ((top_other > 0) & ~own)
+        the point's pixel (rounded, clipped to the frame) is neither 0 nor n's label."""
+        result = np.zeros(points.shape[:2], dtype=bool)
+        foreign_points(np.ascontiguousarray(points, dtype=np.float64), self.boxes, self.mask_buffer,
+                       self.mask_offsets, self.shape[0], self.shape[1], result)
         return result
 
-    def _covers(self, index: int, col: np.ndarray, row: np.ndarray) -> np.ndarray:
-        x, y, w, h = (int(v) for v in self.boxes[index])
-        inside = (col >= x) & (col < x + w) & (row >= y) & (row < y + h)
-        covered = np.zeros(col.shape, dtype=bool)
-        covered[inside] = self.masks[index][row[inside] - y, col[inside] - x]
-        return covered
+
+@numba.njit(cache=True, nogil=True)
+def foreign_points(points, boxes, mask_buffer, mask_offsets, height, width, result):
+    """Marks in ``result`` (N, K) the points (N, K, 2) of instance n that land on another instance's
+    pixels: the label map at the point's pixel (rounded, clipped to the frame) is neither 0 nor n + 1.
+    The label map shows the highest label among the instances covering a pixel. Only instances whose
+    box meets the box of n's points are looked at (usually none but n)."""
+    n, k = result.shape
+    for i in range(n):
+        c0, c1, r0, r1 = width, -1, height, -1          # the box of instance i's points
+        for j in range(k):
+            col = min(max(int(np.rint(points[i, j, 0])), 0), width - 1)
+            row = min(max(int(np.rint(points[i, j, 1])), 0), height - 1)
+            c0, c1, r0, r1 = min(c0, col), max(c1, col), min(r0, row), max(r1, row)
+        for other in range(n):
+            x, y, w, h = boxes[other, 0], boxes[other, 1], boxes[other, 2], boxes[other, 3]
+            if other == i or not (c0 < x + w and c1 >= x and r0 < y + h and r1 >= y):
+                continue
+            for j in range(k):
+                col = min(max(int(np.rint(points[i, j, 0])), 0), width - 1)
+                row = min(max(int(np.rint(points[i, j, 1])), 0), height - 1)
+                if x <= col < x + w and y <= row < y + h \
+                        and mask_buffer[mask_offsets[other] + (row - y) * w + (col - x)]:
+                    # The pixel shows ``other`` unless a higher label covers it too: i itself (a higher
+                    # label than other) or a third instance (itself foreign to i either way).
+                    result[i, j] |= other > i or not _covers(i, col, row, boxes, mask_buffer, mask_offsets)
+
+
+@numba.njit(cache=True, nogil=True)
+def _covers(index, col, row, boxes, mask_buffer, mask_offsets):
+    x, y, w, h = boxes[index, 0], boxes[index, 1], boxes[index, 2], boxes[index, 3]
+    return x <= col < x + w and y <= row < y + h and mask_buffer[mask_offsets[index] + (row - y) * w + (col - x)]
 
 
 _MASK = numba.types.Array(numba.types.bool_, 2, "C")
@@ -131,11 +148,13 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
     low = _comparable(prob_hole, low_threshold) if hysteresis else high
     table, flat, offsets = _candidates(prob_hole, low, high, hysteresis, shape_filter, split_touching,
                                        float(min_area_px), height * width >= COARSE_MIN_PIXELS)
-    sizes = zip(offsets[:-1].tolist(), offsets[1:].tolist(), table[:, _W].astype(np.int64).tolist(),
-                table[:, _H].astype(np.int64).tolist())
-    masks = [flat[start:end].reshape(h, w) for start, end, w, h in sizes]
     if table[:, _SPLIT].any():
+        sizes = zip(offsets[:-1].tolist(), offsets[1:].tolist(), table[:, _W].astype(np.int64).tolist(),
+                    table[:, _H].astype(np.int64).tolist())
+        masks = [flat[start:end].reshape(h, w) for start, end, w, h in sizes]
         table, masks = _split_rows(prob_hole, table, masks, min_area_px)
+        flat = np.concatenate([m.ravel() for m in masks]) if masks else np.zeros(0, dtype=bool)
+        offsets = np.concatenate([[0], np.cumsum([m.size for m in masks], dtype=np.int64)]).astype(np.int64)
     n = len(table)
     area = table[:, _AREA]
     boxes = table[:, _X:_H + 1].astype(np.int64)
@@ -152,7 +171,8 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
         mask_axes=mask_axes,
         mask_angles=mask_angles,
         solidity=table[:, _SOLIDITY].copy(),
-        masks=masks,
+        mask_buffer=flat,
+        mask_offsets=offsets,
         shape=prob_hole.shape,
     )
 
