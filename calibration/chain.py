@@ -97,22 +97,25 @@ def ellipse_to_cam(centers, axes, angles_deg, camera: CameraModel, plane_cam: Pl
     if n == 0:
         return centers_cam, diameters
     has_center = np.all(np.isfinite(centers), axis=1)
-    if has_center.any():
-        centers_cam[has_center] = plane_cam.intersect_rays(np.zeros(3), camera.rays(centers[has_center]), strict=False)
     fit = has_center & np.all(np.isfinite(axes) & (axes > 0), axis=1) & np.isfinite(angles)
-    if not fit.any():
-        return centers_cam, diameters
-    outline = ellipse_outline(centers[fit], axes[fit], angles[fit])
-    m = outline.shape[1]
-    pts = plane_cam.intersect_rays(np.zeros(3), camera.rays(outline.reshape(-1, 2)), strict=False).reshape(-1, m, 3)
-    basis = plane_cam.basis()
-    finite = np.all(np.isfinite(pts), axis=(1, 2))
-    rows = np.flatnonzero(fit)
-    centers_cam[rows[~finite]] = np.nan           # its outline misses the plane
-    if finite.any():
-        c2, r = fit_circles_2d((pts[finite] - plane_cam.point) @ basis.T)
-        centers_cam[rows[finite]] = plane_cam.point + c2 @ basis
-        diameters[rows[finite]] = 2 * r
+    if fit.any():
+        outline = ellipse_outline(centers[fit], axes[fit], angles[fit])
+        m = outline.shape[1]
+        pts = plane_cam.intersect_rays(np.zeros(3), camera.rays(outline.reshape(-1, 2)),
+                                       strict=False).reshape(-1, m, 3)
+        finite = np.all(np.isfinite(pts), axis=(1, 2))
+        rows = np.flatnonzero(fit)
+        if finite.any():
+            basis = plane_cam.basis()
+            c2, r = fit_circles_2d((pts[finite] - plane_cam.point) @ basis.T)
+            centers_cam[rows[finite]] = plane_cam.point + c2 @ basis
+            diameters[rows[finite]] = 2 * r
+        fit[rows[~finite]] = False                 # its outline misses the plane: NaN
+        has_center[rows[~finite]] = False
+    # The rest: the center ray's plane point (holes with no usable axes).
+    ray_only = has_center & ~fit
+    if ray_only.any():
+        centers_cam[ray_only] = plane_cam.intersect_rays(np.zeros(3), camera.rays(centers[ray_only]), strict=False)
     return centers_cam, diameters
 
 

@@ -65,9 +65,15 @@ class Plane:
     def basis(self) -> np.ndarray:
         """(2, 3) two orthonormal in-plane directions."""
         helper = np.eye(3)[int(np.argmin(np.abs(self.normal)))]
-        e1 = np.cross(self.normal, helper)
+        e1 = _cross(self.normal, helper)
         e1 /= np.linalg.norm(e1)
-        return np.stack([e1, np.cross(self.normal, e1)])
+        return np.stack([e1, _cross(self.normal, e1)])
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a x b of two 3-vectors (np.cross's arithmetic; np.cross itself costs ~15 us of argument handling
+    per call, and the geometry step runs every frame)."""
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
 
 
 def plane_from_board_pose(T_cam_board: np.ndarray, thickness_mm: float = 0.0,

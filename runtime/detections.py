@@ -18,6 +18,25 @@ def _column(n: int, width: int | None = None, fill: float = np.nan) -> np.ndarra
     return np.full(shape, fill, dtype=np.float64)
 
 
+def reading_order(centers: np.ndarray, diameters_px: np.ndarray, row_tolerance_px: float | None = None) -> np.ndarray:
+    """Indices that sort holes left-to-right, top-to-bottom (see `Holes.numbered`)."""
+    n = len(centers)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    tol = row_tolerance_px
+    if tol is None:
+        tol = max(4.0, 0.5 * float(np.median(diameters_px)))
+    order_v = np.argsort(centers[:, 1], kind="stable")
+    row_of = np.empty(n, dtype=np.int64)
+    row, row_start_v = 0, centers[order_v[0], 1]
+    for i in order_v:
+        if centers[i, 1] - row_start_v > tol:
+            row += 1
+            row_start_v = centers[i, 1]
+        row_of[i] = row
+    return np.lexsort((centers[:, 0], row_of))
+
+
 @dataclass
 class Holes:
     """N measured holes. Every array has N rows; build with ``Holes.empty()`` or the constructor."""
@@ -101,19 +120,7 @@ class Holes:
         n = len(self)
         if n == 0:
             return self
-        tol = row_tolerance_px
-        if tol is None:
-            tol = max(4.0, 0.5 * float(np.median(self.diameters_px)))
-        order_v = np.argsort(self.centers[:, 1], kind="stable")
-        row_of = np.empty(n, dtype=np.int64)
-        row, row_start_v = 0, self.centers[order_v[0], 1]
-        for i in order_v:
-            if self.centers[i, 1] - row_start_v > tol:
-                row += 1
-                row_start_v = self.centers[i, 1]
-            row_of[i] = row
-        order = np.lexsort((self.centers[:, 0], row_of))
-        out = self[order]
+        out = self[reading_order(self.centers, self.diameters_px, row_tolerance_px)]
         out.ids = np.arange(1, n + 1, dtype=np.int64)
         return out
 

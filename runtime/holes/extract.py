@@ -23,7 +23,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from holevision.runtime.detections import Holes
+from holevision.runtime.detections import Holes, reading_order
 from holevision.runtime.holes.edges import _edge_kernel, _outline_kernel, edge_kernel_image, ray_angles
 from holevision.runtime.holes.ellipse_fit import _robust_fit
 from holevision.runtime.holes.instances import MIN_ASPECT, find_instances, foreign_points
@@ -255,9 +255,11 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
         keep &= on_border | (circularity >= MIN_ASPECT)
     if min_diameter_px > 0:
         keep &= diameters >= min_diameter_px
-    holes = Holes(centers=centers[keep], axes=axes[keep], angles=angles[keep], scores=instances.scores[keep],
-                  fit_residual=residual[keep], on_border=on_border[keep], refined=refined[keep])
-    return holes.numbered()
+    # The kept holes in reading order, numbered 1..N (Holes.numbered, without a second copy).
+    rows = np.flatnonzero(keep)
+    rows = rows[reading_order(centers[rows], diameters[rows])]
+    return Holes(centers=centers[rows], axes=axes[rows], angles=angles[rows], scores=instances.scores[rows],
+                 fit_residual=residual[rows], on_border=on_border[rows], refined=refined[rows])
 
 
 def warm_up_extraction() -> float:
