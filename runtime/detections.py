@@ -120,8 +120,12 @@ class Holes:
         n = len(self)
         if n == 0:
             return self
-        out = self[reading_order(self.centers, self.diameters_px, row_tolerance_px)]
-        out.ids = np.arange(1, n + 1, dtype=np.int64)
+        order = reading_order(self.centers, self.diameters_px, row_tolerance_px)
+        numbers = np.arange(1, n + 1, dtype=np.int64)
+        if np.array_equal(order, numbers - 1) and np.array_equal(self.ids, numbers):
+            return self             # numbered already (hole extraction returns its holes so)
+        out = self[order]
+        out.ids = numbers
         return out
 
     def to_rows(self) -> list[dict]:

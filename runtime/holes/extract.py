@@ -30,6 +30,7 @@ from holevision.runtime.holes.instances import MIN_ASPECT, find_instances, forei
 from holevision.runtime.holes.memory import keep_freed_memory
 
 RAYS = 64            # rays per hole (one batch for all holes; 64 measure as well as 128 at half the cost)
+_RAY_COS, _RAY_SIN = np.cos(ray_angles(RAYS)), np.sin(ray_angles(RAYS))
 # The image-edge fit gives the center when it lies this close to the model's outline, and the size
 # too when the diameters also agree (the larger of an absolute and a relative bound); otherwise the
 # outline stands. A looser center bound helps a weak model (its outline ~1 px off) and hurts a good
@@ -182,24 +183,41 @@ def _measure(prob, image, weights, lut, has_image, threshold, boxes, mask_buffer
         centers[i], residual[i], refined[i] = e_centers[i], e_residual[i], True
 
 
-def _not_nested(centers: np.ndarray, diameters: np.ndarray) -> np.ndarray:
-    """False for a hole that mostly overlaps a larger one: a second reading of the same hole.
+@numba.njit(cache=True, nogil=True)
+def _select(centers, axes, on_border, width, height, measured, shape_filter, min_diameter_px, diameters, keep):
+    """Which holes to report (``keep``), their diameters, and ``on_border`` completed.
 
-    A model may mark a hole twice, as a ring (the chamfer or wall) and as the disc inside it, or break
-    one hole into pieces around a glare. A hole is dropped when its center is closer to a larger
-    hole's center than half the sum of their radii; touching holes, split on purpose, are a full sum
-    of radii apart.
+    - A measured outline that leaves the image also means the hole is cut by the border.
+    - A hole that mostly overlaps a larger one is a second reading of the same hole: a model may mark
+      a hole twice, as a ring (the chamfer or wall) and as the disc inside it, or break one hole into
+      pieces around a glare. It is dropped when its center is closer to a larger hole's center than
+      half the sum of their radii; touching holes, split on purpose, are a full sum of radii apart.
+    - With ``shape_filter``, the measured outline too must be hole-like (a sliver can hide in a
+      plausible blob): minor / major >= MIN_ASPECT unless cut by the border.
+    - Holes smaller than ``min_diameter_px`` are dropped.
     """
     n = len(centers)
-    keep = np.ones(n, dtype=bool)
-    if n < 2:
-        return keep
-    radius = diameters / 2
-    distance = np.linalg.norm(centers[:, None, :] - centers[None, :, :], axis=2)
-    index = np.arange(n)
-    larger = (radius[None, :] > radius[:, None]) | ((radius[None, :] == radius[:, None]) & (index[None, :] < index[:, None]))
-    overlapped = (distance < 0.5 * (radius[:, None] + radius[None, :])) & larger
-    return ~overlapped.any(axis=1)
+    for i in range(n):
+        if measured:
+            half_major = axes[i, 0] / 2
+            on_border[i] |= (centers[i, 0] - half_major < -0.5 or centers[i, 1] - half_major < -0.5
+                             or centers[i, 0] + half_major > width - 0.5 or centers[i, 1] + half_major > height - 0.5)
+        diameters[i] = np.sqrt(axes[i, 0] * axes[i, 1])
+    for i in range(n):
+        keep[i] = True
+        radius = diameters[i] / 2
+        for j in range(n):
+            other = diameters[j] / 2
+            larger = other > radius or (other == radius and j < i)
+            dx, dy = centers[i, 0] - centers[j, 0], centers[i, 1] - centers[j, 1]
+            if larger and np.sqrt(dx * dx + dy * dy) < 0.5 * (radius + other):
+                keep[i] = False
+                break
+        if shape_filter and not on_border[i]:
+            circularity = axes[i, 1] / axes[i, 0] if axes[i, 0] > 0 else 0.0
+            keep[i] &= circularity >= MIN_ASPECT
+        if min_diameter_px > 0:
+            keep[i] &= diameters[i] >= min_diameter_px
 
 
 def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *, threshold: float = 0.5,
@@ -238,23 +256,12 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
             kernel_image, weights, lut = prob3, np.ones(1), None      # not read: no edge pass
         else:
             kernel_image, weights, lut = edge_kernel_image(image)
-        directions = ray_angles(RAYS)
         _measure(prob3, kernel_image, weights, lut, image is not None, float(threshold), instances.boxes,
-                 instances.mask_buffer, instances.mask_offsets, np.cos(directions), np.sin(directions),
-                 centers, axes, angles, on_border, residual, refined)
-        # A fitted outline that leaves the image also means the hole is cut by the border.
-        half_major = axes[:, 0] / 2
-        on_border |= ((centers[:, 0] - half_major < -0.5) | (centers[:, 1] - half_major < -0.5)
-                      | (centers[:, 0] + half_major > width - 0.5) | (centers[:, 1] + half_major > height - 0.5))
+                 instances.mask_buffer, instances.mask_offsets, _RAY_COS, _RAY_SIN, centers, axes, angles,
+                 on_border, residual, refined)
 
-    diameters = np.sqrt(axes[:, 0] * axes[:, 1])
-    keep = _not_nested(centers, diameters)
-    if shape_filter:
-        # The measured outline too must be hole-like (a sliver can hide in a plausible blob).
-        circularity = np.divide(axes[:, 1], axes[:, 0], out=np.zeros(len(axes)), where=axes[:, 0] > 0)
-        keep &= on_border | (circularity >= MIN_ASPECT)
-    if min_diameter_px > 0:
-        keep &= diameters >= min_diameter_px
+    diameters, keep = np.empty(n), np.empty(n, dtype=bool)
+    _select(centers, axes, on_border, width, height, refine, shape_filter, float(min_diameter_px), diameters, keep)
     # The kept holes in reading order, numbered 1..N (Holes.numbered, without a second copy).
     rows = np.flatnonzero(keep)
     rows = rows[reading_order(centers[rows], diameters[rows])]
