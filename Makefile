@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e '.[runtime,export,dev]'
-	@echo "compiling the hole-extraction kernels (numba, once; cached in runtime/holes/__pycache__)"
+	@echo "compiling the hole-extraction and geometry kernels (numba, once; cached in __pycache__)"
 	$(PY) -c "from holevision.runtime.holes import warm_up_extraction; print(f'  {warm_up_extraction():.1f} s')"
+	$(PY) -c "from holevision.calibration.chain import warm_up_geometry; warm_up_geometry()"
 	@touch $(STAMP)
 
 # OpenCV's sample chessboard images (Debian package opencv-doc) for the calibration tests.

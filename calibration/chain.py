@@ -15,6 +15,7 @@ of a 5 mm hole is 0.09 px (0.01 mm) off, of a 10 mm hole 0.35 px (0.04 mm), of a
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .camera import CameraModel
@@ -69,16 +70,69 @@ def fit_circles_2d(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Algebraic (Kasa) circle fits of (N, M, 2) point sets at once -> (centers (N, 2), radii (N,)).
 
     Exact for points on a circle. Each set is centred on its mean (conditioning), then the 3x3 normal
-    equations of ``2 q . c + k = |q|^2`` are solved for all sets in one batched call.
+    equations of ``2 q . c + k = |q|^2`` are solved (compiled, one loop over the sets).
     """
-    mean = points.mean(axis=1, keepdims=True)
-    q = points - mean
-    design = np.concatenate([2 * q, np.ones(q.shape[:2] + (1,))], axis=2)          # (N, M, 3)
-    normal = np.einsum("nmi,nmj->nij", design, design)
-    rhs = np.einsum("nmi,nm->ni", design, (q ** 2).sum(axis=2))
-    solution = np.linalg.solve(normal, rhs[..., None])[..., 0]
-    center = solution[:, :2]
-    return center + mean[:, 0], np.sqrt(solution[:, 2] + (center ** 2).sum(axis=1))
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    centers, radii = np.empty((len(points), 2)), np.empty(len(points))
+    _fit_circles(points, centers, radii)
+    return centers, radii
+
+
+@numba.njit(cache=True, nogil=True)
+def _fit_circles(points, centers, radii):
+    for i in range(len(points)):
+        centers[i, 0], centers[i, 1], radii[i] = _kasa_circle(points[i])
+
+
+@numba.njit(cache=True, nogil=True)
+def _kasa_circle(points):
+    """(cx, cy, r) of the Kasa fit to (M, 2) points (see fit_circles_2d)."""
+    m = len(points)
+    mean_x, mean_y = points[:, 0].mean(), points[:, 1].mean()
+    normal = np.zeros((3, 3))
+    rhs = np.zeros(3)
+    for j in range(m):
+        qx, qy = points[j, 0] - mean_x, points[j, 1] - mean_y
+        row = (2 * qx, 2 * qy, 1.0)
+        target = qx * qx + qy * qy
+        for a in range(3):
+            rhs[a] += row[a] * target
+            for b in range(3):
+                normal[a, b] += row[a] * row[b]
+    solution = np.linalg.solve(normal, rhs)
+    cx, cy = solution[0], solution[1]
+    return cx + mean_x, cy + mean_y, np.sqrt(solution[2] + cx * cx + cy * cy)
+
+
+@numba.njit(cache=True, nogil=True)
+def _circles_on_plane(xy, point, normal, basis, centers_cam, diameters, ok):
+    """Back-project each hole's outline (F, M, 2 normalized image coordinates x/z, y/z) onto the plane
+    (``point``, unit ``normal``, in-plane ``basis`` (2, 3), camera frame) and fit a circle there:
+    centers_cam (F, 3) mm, diameters (F,) mm; ``ok`` False where a ray misses the plane (parallel, or
+    meeting it behind the camera)."""
+    f, m = xy.shape[0], xy.shape[1]
+    plane_offset = point[0] * normal[0] + point[1] * normal[1] + point[2] * normal[2]
+    in_plane = np.empty((m, 2))
+    for i in range(f):
+        ok[i] = True
+        for j in range(m):
+            # The unit ray through the pixel, and where it meets the plane.
+            length = np.sqrt(xy[i, j, 0] ** 2 + xy[i, j, 1] ** 2 + 1.0)
+            dx, dy, dz = xy[i, j, 0] / length, xy[i, j, 1] / length, 1.0 / length
+            denom = dx * normal[0] + dy * normal[1] + dz * normal[2]
+            s = plane_offset / denom if abs(denom) >= 1e-9 else np.nan
+            if not (s > 0 and np.isfinite(s)):
+                ok[i] = False
+                break
+            px, py, pz = s * dx - point[0], s * dy - point[1], s * dz - point[2]
+            in_plane[j, 0] = px * basis[0, 0] + py * basis[0, 1] + pz * basis[0, 2]
+            in_plane[j, 1] = px * basis[1, 0] + py * basis[1, 1] + pz * basis[1, 2]
+        if not ok[i]:
+            continue
+        cx, cy, r = _kasa_circle(in_plane)
+        for a in range(3):
+            centers_cam[i, a] = point[a] + cx * basis[0, a] + cy * basis[1, a]
+        diameters[i] = 2 * r
 
 
 def ellipse_to_cam(centers, axes, angles_deg, camera: CameraModel, plane_cam: Plane) -> tuple[np.ndarray, np.ndarray]:
@@ -100,16 +154,13 @@ def ellipse_to_cam(centers, axes, angles_deg, camera: CameraModel, plane_cam: Pl
     fit = has_center & np.all(np.isfinite(axes) & (axes > 0), axis=1) & np.isfinite(angles)
     if fit.any():
         outline = ellipse_outline(centers[fit], axes[fit], angles[fit])
-        m = outline.shape[1]
-        pts = plane_cam.intersect_rays(np.zeros(3), camera.rays(outline.reshape(-1, 2)),
-                                       strict=False).reshape(-1, m, 3)
-        finite = np.all(np.isfinite(pts), axis=(1, 2))
+        xy = camera.normalize(outline.reshape(-1, 2)).reshape(outline.shape)
         rows = np.flatnonzero(fit)
-        if finite.any():
-            basis = plane_cam.basis()
-            c2, r = fit_circles_2d((pts[finite] - plane_cam.point) @ basis.T)
-            centers_cam[rows[finite]] = plane_cam.point + c2 @ basis
-            diameters[rows[finite]] = 2 * r
+        fit_centers, fit_diameters, finite = np.full((len(rows), 3), np.nan), np.full(len(rows), np.nan), \
+            np.empty(len(rows), dtype=bool)
+        _circles_on_plane(np.ascontiguousarray(xy), plane_cam.point, plane_cam.normal, plane_cam.basis(),
+                          fit_centers, fit_diameters, finite)
+        centers_cam[rows], diameters[rows] = fit_centers, fit_diameters
         fit[rows[~finite]] = False                 # its outline misses the plane: NaN
         has_center[rows[~finite]] = False
     # The rest: the center ray's plane point (holes with no usable axes).
@@ -117,6 +168,15 @@ def ellipse_to_cam(centers, axes, angles_deg, camera: CameraModel, plane_cam: Pl
     if ray_only.any():
         centers_cam[ray_only] = plane_cam.intersect_rays(np.zeros(3), camera.rays(centers[ray_only]), strict=False)
     return centers_cam, diameters
+
+
+def warm_up_geometry() -> None:
+    """Compile (first run after install, a few seconds) or load the compiled back-projection kernels,
+    so that the first frame does not wait for them."""
+    camera = CameraModel(K=np.array([[1000.0, 0, 320], [0, 1000, 240], [0, 0, 1]]), dist=np.zeros(5),
+                         image_size=(640, 480))
+    ellipse_to_cam(np.array([[320.0, 240.0]]), np.array([[20.0, 18.0]]), np.array([30.0]), camera,
+                   Plane(np.array([0.0, 0, 500]), np.array([0.0, 0.2, -1])))
 
 
 def ellipse_to_base(centers, axes, angles_deg, camera: CameraModel, plane_cam: Plane,

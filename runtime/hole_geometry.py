@@ -56,8 +56,10 @@ class HoleGeometry:
             if not getattr(calibration_config, name):
                 raise GeometryConfigError(f"{config_path}: calibration.{name}: required for calibration.mode = {mode!r}")
         from holevision.calibration.camera import CameraModel
+        from holevision.calibration.chain import warm_up_geometry
         from holevision.calibration.plane import load_plane
 
+        warm_up_geometry()          # compiled kernels ready before the first frame
         camera = CameraModel.load(calibration_config.camera)
         if mode == "eye-to-hand":
             return cls(camera, load_plane(calibration_config.plane, "cam"), mode,
