@@ -41,9 +41,10 @@ def bench_extraction(size=(1920, 1200), holes: int = 50, repeats: int = 30, seed
     CPU's branch predictors on its exact rays and reports a lower cost than a camera stream sees
     (measured for 50 holes: 2.7 ms on one frame, 3.2 ms over four). In the running pipeline, where
     the core also idles or runs the model between frames, the same work costs more again."""
-    from holevision.runtime.holes import extract_holes
+    from holevision.runtime.holes import extract_holes, warm_up_extraction
     from holevision.runtime.holes.instances import find_instances
 
+    warm_up_extraction()    # as the Detector does before its first frame
     frames = []
     for offset in range(FRAMES_PER_BENCH):
         scene, _ = synthetic_frame(size, holes, seed + offset)

@@ -27,9 +27,12 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from holevision.runtime.holes.prefetch import prefetch_box
+
 STEP_PX = 0.5          # sampling step along a ray
 HALF_SAMPLES = 32      # at most this many samples on each side of the expected radius
 OUTLINE_STEP_PX = 1.0  # the probability map is smooth: its threshold crossing needs no finer steps
+OUTLINE_PREFETCH_PX = 4.0  # the outline search prefetches the map this far beyond the expected outline
 CENTROID_HALF_SAMPLES = 6  # the gradient peak's centroid is taken over +-3 px
 # Grey conversion weights for BGR (ITU-R BT.601, as OpenCV's COLOR_BGR2GRAY).
 BGR_TO_GREY = np.array([0.114, 0.587, 0.299], dtype=np.float32)
@@ -129,6 +132,14 @@ def _median_of_finite(values, scratch):
 
 
 @numba.njit(cache=True, nogil=True)
+def _reach(expected, half_width):
+    """How far from its center the edge kernel samples a hole: the largest expected radius plus the
+    samples beyond it (see _edge_kernel's ``half``)."""
+    half = min(HALF_SAMPLES, int(np.ceil(max(half_width, 0.0) / STEP_PX)) + CENTROID_HALF_SAMPLES + 2)
+    return np.max(expected) + half * STEP_PX
+
+
+@numba.njit(cache=True, nogil=True)
 def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, polarity_given, polarity,
                  curvature_correction, points, valid):
     """radial_edge_points for N holes x K rays; fills points (N, K, 2), valid (N, K) and, unless
@@ -151,8 +162,12 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
     scratch = np.empty(k)
     pad = CENTROID_HALF_SAMPLES
     scale = 1.0 / (2 * STEP_PX)                   # central difference over 2 samples, per px
+    if n > 0:
+        prefetch_box(image, centers[0, 0], centers[0, 1], _reach(expected[0], half_widths[0]))
     for i in range(n):
         cx, cy = centers[i, 0], centers[i, 1]
+        if i + 1 < n:       # the next hole's pixels, fetched while this one is measured
+            prefetch_box(image, centers[i + 1, 0], centers[i + 1, 1], _reach(expected[i + 1], half_widths[i + 1]))
         # Sample s of a ray lies at expected + (s - half) * STEP_PX: enough samples for the search
         # window plus the centroid window around a peak at its end.
         hw = max(half_widths[i], 0.0)
@@ -333,8 +348,15 @@ def _outline_kernel(prob, threshold, centers, expected, half_widths, cos, sin, p
     lo = np.empty(k, dtype=np.int64)              # the range a step needs
     hi = np.empty(k, dtype=np.int64)
     index = np.empty(k, dtype=np.int64)           # each ray's crossing, between samples index and index + 1
+    # The map's pixels near each hole's expected outline (where most crossings are), fetched while the
+    # hole before is searched.
+    near = OUTLINE_PREFETCH_PX
+    if n > 0:
+        prefetch_box(prob, centers[0, 0], centers[0, 1], np.max(expected[0]) + near)
     for i in range(n):
         cx, cy = centers[i, 0], centers[i, 1]
+        if i + 1 < n:
+            prefetch_box(prob, centers[i + 1, 0], centers[i + 1, 1], np.max(expected[i + 1]) + near)
         # Sample s of a ray lies at expected + (s - half) * OUTLINE_STEP_PX.
         hw = max(half_widths[i], 0.0)
         half = min(HALF_SAMPLES, int(np.ceil(hw / OUTLINE_STEP_PX)) + 1)

@@ -30,7 +30,7 @@ from holevision.runtime.detections import Holes, reading_order
 from holevision.runtime.holes.edges import _edge_kernel, _outline_kernel, edge_kernel_image, ray_angles
 from holevision.runtime.holes.ellipse_fit import _robust_fit
 from holevision.runtime.holes.instances import MIN_ASPECT, find_instances, foreign_points
-from holevision.runtime.holes.memory import keep_freed_memory
+from holevision.runtime.holes.memory import freeze_startup_objects, keep_freed_memory
 
 RAYS = 64            # rays per hole (one batch for all holes; 64 measure as well as 128 at half the cost)
 _RAY_COS, _RAY_SIN = np.cos(ray_angles(RAYS)), np.sin(ray_angles(RAYS))
@@ -274,7 +274,8 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
 
 def warm_up_extraction() -> float:
     """Run extraction once on a small made-up frame so that its compiled kernels (numba, cached on disk
-    after the first run) are ready before the first real frame. Returns the seconds it took.
+    after the first run) are ready before the first real frame, then exclude everything loaded so
+    far from garbage collection (memory.freeze_startup_objects). Returns the seconds it took.
 
     Loading cached kernels takes well under a second; compiling them (the first run after installing,
     or with no writable cache folder) about half a minute, which is logged when it happens."""
@@ -292,6 +293,7 @@ def warm_up_extraction() -> float:
         _extract_warm_up_frames()
     finally:
         notice.cancel()
+    freeze_startup_objects()   # full garbage collections no longer walk the compiled kernels (see memory.py)
     return time.perf_counter() - start
 
 

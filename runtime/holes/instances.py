@@ -17,6 +17,8 @@ import numba
 import numpy as np
 from numba.typed import List
 
+from holevision.runtime.holes.prefetch import prefetch_rect
+
 # A component whose area is below this fraction of its convex hull is a candidate for splitting
 # (two touching discs have solidity ~0.89; a rasterised disc ~0.95-1.0). A disc still needs two
 # distance-transform peaks to be split, so a low-solidity single hole is not cut in two.
@@ -282,6 +284,10 @@ def _candidates(prob, low, high, hysteresis, shape_filter, split_touching, min_a
             x0, y0 = coarse_stats[k, 0] * f, coarse_stats[k, 1] * f
             x1 = min((coarse_stats[k, 0] + coarse_stats[k, 2]) * f, width)
             y1 = min((coarse_stats[k, 1] + coarse_stats[k, 3]) * f, height)
+            if k + 1 < len(coarse_roots):    # the next window, fetched while this one is labelled
+                prefetch_rect(prob, coarse_stats[k + 1, 0] * f, coarse_stats[k + 1, 1] * f,
+                              (coarse_stats[k + 1, 0] + coarse_stats[k + 1, 2]) * f,
+                              (coarse_stats[k + 1, 1] + coarse_stats[k + 1, 3]) * f)
             binary = _threshold(prob[y0:y1, x0:x1], low)
             runs, row_runs, roots, stats = _label(binary)
             for j in range(len(roots)):

@@ -1,4 +1,8 @@
-"""Keep freed heap memory in the process instead of handing it back to the system after every frame.
+"""Process memory settings for steady per-frame cost: freed heap memory stays in the process
+(`keep_freed_memory`), and the garbage collector skips what was loaded at start-up
+(`freeze_startup_objects`).
+
+Keep freed heap memory in the process instead of handing it back to the system after every frame.
 
 A frame builds megabytes of short-lived arrays (tiles, model outputs, the stitched probability map:
 9 MB at 1920x1200). With glibc's default, adaptive settings, whether that memory stays in the
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import os
 import sys
 
@@ -45,3 +50,17 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     _applied = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     return _applied
+
+
+def freeze_startup_objects() -> int:
+    """Collect garbage once, then move every object that exists now (modules, compiled kernels, the
+    model session: over 100 000 once numba is loaded) to the collector's permanent generation.
+    Python's occasional full collections walk every tracked object: with numba loaded one took 58 ms
+    on the 2-core development machine, a pause that lands on whichever frame triggers it; after the
+    freeze it took 0.05 ms. Frozen objects are never collected, which suits start-up objects.
+    Returns how many objects are frozen.
+
+    Called at the end of warm-up (`warm_up_extraction`); call it again after loading more."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
