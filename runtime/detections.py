@@ -25,16 +25,20 @@ def reading_order(centers: np.ndarray, diameters_px: np.ndarray, row_tolerance_p
         return np.zeros(0, dtype=np.int64)
     tol = row_tolerance_px
     if tol is None:
-        tol = max(4.0, 0.5 * float(np.median(diameters_px)))
+        # The median diameter, as np.median gives it (the mean of the middle two for an even count),
+        # without np.median's overhead (it was most of this function's cost).
+        ordered = np.sort(np.asarray(diameters_px, dtype=np.float64))
+        tol = max(4.0, 0.5 * float((ordered[(n - 1) // 2] + ordered[n // 2]) / 2))
     order_v = np.argsort(centers[:, 1], kind="stable")
-    row_of = np.empty(n, dtype=np.int64)
-    row, row_start_v = 0, centers[order_v[0], 1]
-    for i in order_v:
-        if centers[i, 1] - row_start_v > tol:
+    v = centers[:, 1].tolist()           # Python floats: indexing numpy scalars in the loop is slower
+    row_of = [0] * n
+    row, row_start_v = 0, v[order_v[0]]
+    for i in order_v.tolist():
+        if v[i] - row_start_v > tol:
             row += 1
-            row_start_v = centers[i, 1]
+            row_start_v = v[i]
         row_of[i] = row
-    return np.lexsort((centers[:, 0], row_of))
+    return np.lexsort((centers[:, 0], np.asarray(row_of, dtype=np.int64)))
 
 
 @dataclass
@@ -60,27 +64,23 @@ class Holes:
         self.axes = np.asarray(self.axes, dtype=np.float64).reshape(-1, 2)
         self.angles = np.asarray(self.angles, dtype=np.float64).reshape(-1)
         self.scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
-        defaults = {
-            "circularity": lambda: np.divide(self.axes[:, 1], self.axes[:, 0],
-                                             out=np.zeros(n), where=self.axes[:, 0] > 0),
-            "fit_residual": lambda: _column(n),
-            "on_border": lambda: np.zeros(n, dtype=bool),
-            "refined": lambda: np.zeros(n, dtype=bool),
-            "points_base": lambda: _column(n, 3),
-            "approach_base": lambda: _column(n, 3),
-            "diameters_mm": lambda: _column(n),
-            "ids": lambda: np.arange(1, n + 1, dtype=np.int64),
-        }
-        for name, make in defaults.items():
+        # Missing columns get their defaults; given ones become arrays (bool and int columns in their type).
+        # Plain statements, not a table of closures: this runs once per frame on the line.
+        if self.circularity is None:
+            self.circularity = np.divide(self.axes[:, 1], self.axes[:, 0], out=np.zeros(n), where=self.axes[:, 0] > 0)
+        self.circularity = np.asarray(self.circularity)
+        self.fit_residual = _column(n) if self.fit_residual is None else np.asarray(self.fit_residual)
+        self.on_border = np.zeros(n, dtype=bool) if self.on_border is None else np.asarray(self.on_border, dtype=bool)
+        self.refined = np.zeros(n, dtype=bool) if self.refined is None else np.asarray(self.refined, dtype=bool)
+        self.points_base = _column(n, 3) if self.points_base is None else np.asarray(self.points_base)
+        self.approach_base = _column(n, 3) if self.approach_base is None else np.asarray(self.approach_base)
+        self.diameters_mm = _column(n) if self.diameters_mm is None else np.asarray(self.diameters_mm)
+        self.ids = (np.arange(1, n + 1, dtype=np.int64) if self.ids is None
+                    else np.asarray(self.ids, dtype=np.int64))
+        for name in _HOLES_FIELDS:
             value = getattr(self, name)
-            setattr(self, name, make() if value is None else np.asarray(value))
-        self.on_border = self.on_border.astype(bool)
-        self.refined = self.refined.astype(bool)
-        self.ids = self.ids.astype(np.int64)
-        for f in fields(self):
-            value = getattr(self, f.name)
             if len(value) != n:
-                raise ValueError(f"Holes.{f.name} has {len(value)} rows, expected {n} (one per center); "
+                raise ValueError(f"Holes.{name} has {len(value)} rows, expected {n} (one per center); "
                                  f"shape {value.shape}")
         for name, width in (("axes", 2), ("points_base", 3), ("approach_base", 3)):
             if getattr(self, name).shape != (n, width):
@@ -163,3 +163,6 @@ class Holes:
                              self.circularity.tolist(), self.fit_residual.tolist(), self.scores.tolist(),
                              self.on_border.tolist(), self.refined.tolist(), self.approach_base.tolist(),
                              self.diameters_mm.tolist()))]
+
+
+_HOLES_FIELDS = tuple(f.name for f in fields(Holes))   # every column, for the row-count check

@@ -158,25 +158,10 @@ def find_instances(prob_hole: np.ndarray, *, threshold: float = 0.5, min_area_px
         flat = np.concatenate([m.ravel() for m in masks]) if masks else np.zeros(0, dtype=bool)
         offsets = np.concatenate([[0], np.cumsum([m.size for m in masks], dtype=np.int64)]).astype(np.int64)
     n = len(table)
-    area = table[:, _AREA]
-    boxes = table[:, _X:_H + 1].astype(np.int64)
-    # + 1/12: each pixel is a unit square, not a point.
-    moments = np.stack([table[:, _MU20] / area + 1 / 12, table[:, _MU11] / area, table[:, _MU02] / area + 1 / 12],
-                       axis=1)
-    mask_axes, mask_angles = _moment_ellipses(moments.reshape(n, 3))
-    return Instances(
-        label_ids=np.arange(1, n + 1, dtype=np.int32),
-        centroids=table[:, _CX:_CY + 1].copy(),
-        areas=area.copy(),
-        boxes=boxes.reshape(n, 4),
-        scores=np.clip(table[:, _SCORE], 0.0, 1.0),
-        mask_axes=mask_axes,
-        mask_angles=mask_angles,
-        solidity=table[:, _SOLIDITY].copy(),
-        mask_buffer=flat,
-        mask_offsets=offsets,
-        shape=prob_hole.shape,
-    )
+    centroids, areas, boxes, scores, mask_axes, mask_angles, solidity = _columns(table)
+    return Instances(label_ids=np.arange(1, n + 1, dtype=np.int32), centroids=centroids, areas=areas, boxes=boxes,
+                     scores=scores, mask_axes=mask_axes, mask_angles=mask_angles, solidity=solidity,
+                     mask_buffer=flat, mask_offsets=offsets, shape=prob_hole.shape)
 
 
 def _comparable(prob: np.ndarray, value: float):
@@ -242,16 +227,30 @@ def _part_solidity(part_u8: np.ndarray) -> float:
     return float(min(cv2.contourArea(outline) / hull, 1.0))
 
 
-def _moment_ellipses(moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Second moments (N, 3: xx, xy, yy) -> full axes (N, 2) and angles (N,) of the uniform ellipse."""
-    xx, xy, yy = moments.T
-    root = np.sqrt(((xx - yy) / 2) ** 2 + xy ** 2)
-    lam_major = (xx + yy) / 2 + root
-    lam_minor = np.maximum((xx + yy) / 2 - root, 0.0)
-    # A uniform ellipse with semi-axis a has variance a^2 / 4 along that axis.
-    axes = np.stack([4 * np.sqrt(lam_major), 4 * np.sqrt(lam_minor)], axis=1)
-    angles = np.degrees(0.5 * np.arctan2(2 * xy, xx - yy)) % 180.0
-    return axes, angles
+@numba.njit(cache=True, nogil=True)
+def _columns(table):
+    """The candidate table's columns as Instances keeps them: centroids (N, 2), areas, boxes (N, 4)
+    int64, scores clipped to [0, 1], the full axes (N, 2: major, minor) and angles (N,) of the uniform
+    ellipses with the masks' second moments, solidity."""
+    n = len(table)
+    centroids, areas, boxes = np.empty((n, 2)), np.empty(n), np.empty((n, 4), dtype=np.int64)
+    scores, axes, angles, solidity = np.empty(n), np.empty((n, 2)), np.empty(n), np.empty(n)
+    for i in range(n):
+        centroids[i, 0], centroids[i, 1] = table[i, _CX], table[i, _CY]
+        area = areas[i] = table[i, _AREA]
+        for c in range(4):
+            boxes[i, c] = np.int64(table[i, _X + c])
+        scores[i] = min(max(table[i, _SCORE], 0.0), 1.0)
+        solidity[i] = table[i, _SOLIDITY]
+        # + 1/12: each pixel is a unit square, not a point.
+        xx, xy, yy = table[i, _MU20] / area + 1 / 12, table[i, _MU11] / area, table[i, _MU02] / area + 1 / 12
+        root = np.sqrt(((xx - yy) / 2) ** 2 + xy ** 2)
+        lam_major = (xx + yy) / 2 + root
+        lam_minor = max((xx + yy) / 2 - root, 0.0)
+        # A uniform ellipse with semi-axis a has variance a^2 / 4 along that axis.
+        axes[i, 0], axes[i, 1] = 4 * np.sqrt(lam_major), 4 * np.sqrt(lam_minor)
+        angles[i] = np.degrees(0.5 * np.arctan2(2 * xy, xx - yy)) % 180.0
+    return centroids, areas, boxes, scores, axes, angles, solidity
 
 
 # --- compiled kernels -------------------------------------------------------------------------------
