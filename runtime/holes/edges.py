@@ -62,7 +62,8 @@ def ray_angles(count: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _sample_rays(image, weights, lut, cx, cy, cos, sin, expected, half, step, lo, hi, first, last, profile, inside):
+def _sample_rays(image, weights, lut, cx, cy, cos, sin, expected, half, step, lo, hi, first, last, profile, inside,
+                 interior):
     """Extends the sampled range ``first[j]``..``last[j]`` of every ray j of one hole to cover
     ``lo[j]``..``hi[j]`` (an empty range: first = last + 1). Sample s of ray j lies at radius
     max(expected[j] + (s - half) * step, 0) from (cx, cy) along (cos[j], sin[j]); its grey value goes
@@ -74,7 +75,8 @@ def _sample_rays(image, weights, lut, cx, cy, cos, sin, expected, half, step, lo
     depends on them); inside, the far neighbour of the last row / column is that row / column itself
     (as with a replicated border). One call serves all rays of a hole, and the per-sample code is
     written out here: numba passes arrays to a function that it does not inline with atomic reference
-    counting, which would cost more than the samples.
+    counting, which would cost more than the samples. ``interior``: the caller knows that every sample
+    and its far neighbours lie inside the image (the compiler then drops the per-sample checks).
     """
     height, width, channels = image.shape
     flat = image.reshape(-1)
@@ -86,7 +88,7 @@ def _sample_rays(image, weights, lut, cx, cy, cos, sin, expected, half, step, lo
                 continue
             r = max(radius + (s - half) * step, 0.0)
             x, y = cx + r * dx, cy + r * dy
-            ok = (x >= 0) and (x <= width - 1) and (y >= 0) and (y <= height - 1)
+            ok = interior or ((x >= 0) and (x <= width - 1) and (y >= 0) and (y <= height - 1))
             inside[j, s] = ok
             if not ok:
                 profile[j, s] = 0.0
@@ -96,8 +98,8 @@ def _sample_rays(image, weights, lut, cx, cy, cos, sin, expected, half, step, lo
             # Offsets of the four neighbours in the flat image (unsigned: no negative-index checks), and
             # their grey values.
             p00 = np.uint64((y0 * width + x0) * channels)
-            p01 = p00 + np.uint64(channels if x0 + 1 < width else 0)
-            p10 = p00 + np.uint64(width * channels if y0 + 1 < height else 0)
+            p01 = p00 + np.uint64(channels if interior or x0 + 1 < width else 0)
+            p10 = p00 + np.uint64(width * channels if interior or y0 + 1 < height else 0)
             p11 = p10 + (p01 - p00)
             if lut is None:
                 v00 = v01 = v10 = v11 = 0.0
@@ -195,11 +197,15 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
         half = min(HALF_SAMPLES, int(np.ceil(hw / STEP_PX)) + pad + 2)
         samples = 2 * half + 1
         w = min(half, int(np.floor((hw + WINDOW_SLACK_PX) / STEP_PX)))   # the window: |s - half| <= w
+        # No sample reaches further than _reach from the center: a hole that far (and 1 px more) from
+        # every side of the image, as most are, is sampled without per-sample bounds checks.
+        reach = max(_reach(expected[i], half_widths[i]), 0.0)
+        interior = cx - reach >= 1 and cy - reach >= 1 and cx + reach <= width - 2 and cy + reach <= height - 2
         # 1. The search window and one sample beyond it on each side (for its gradient).
         first[:], last[:] = half, half - 1
         lo[:], hi[:] = max(half - w - 1, 0), min(half + w + 1, samples - 1)
         _sample_rays(image, weights, lut, cx, cy, cos, sin, expected[i], half, STEP_PX, lo, hi, first, last,
-                     profile, inside)
+                     profile, inside, interior)
 
         # 2. Polarity: mean grey inside vs outside the expected edge (at least 1 px off it) over the
         # window on each ray; the median over rays decides.
@@ -263,7 +269,7 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
                 elif centre[j] >= 0:
                     lo[j], hi[j] = max(centre[j] - pad - 1, 0), min(centre[j] + pad + 1, samples - 1)
             _sample_rays(image, weights, lut, cx, cy, cos, sin, expected[i], half, STEP_PX, lo, hi, first, last,
-                         profile, inside)
+                         profile, inside, interior)
             for j in range(k):
                 c = centre[j]
                 if c < 0:
@@ -394,7 +400,7 @@ def _outline_kernel(prob, threshold, centers, expected, half_widths, cos, sin, p
             for j in range(k):
                 lo[j], hi[j] = (half - 1 - d, half + d + 1) if index[j] < 0 else (first[j], last[j])
             _sample_rays(prob, weights, None, cx, cy, cos, sin, expected[i], half, OUTLINE_STEP_PX, lo, hi, first,
-                         last, profile, inside)
+                         last, profile, inside, False)
             for j in range(k):
                 for s in (half - 1 - d, half + d):
                     if index[j] < 0 and inside[j, s] and inside[j, s + 1] and profile[j, s] >= threshold \
