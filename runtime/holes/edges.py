@@ -83,6 +83,8 @@ def _sample_rays(image, weights, lut, cx, cy, cos, sin, expected, half, step, lo
     one, two = np.uint64(1), np.uint64(2)
     for j in range(len(first)):
         radius, dx, dy, taken_from, taken_to = expected[j], cos[j], sin[j], first[j], last[j]
+        if taken_from <= lo[j] and hi[j] <= taken_to:
+            continue                         # all taken already (most rays on a second centroid step)
         for s in range(lo[j], hi[j] + 1):
             if taken_from <= s <= taken_to:
                 continue

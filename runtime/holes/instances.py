@@ -525,11 +525,14 @@ def _label(binary):
         stats[k, 2] = max(stats[k, 2], last)
         stats[k, 3] = r
         stats[k, 4] += last - first + 1
-    order = np.argsort(first_block[:count])
-    stats = stats[order]
+    if count > 1:
+        order = np.argsort(first_block[:count])
+        stats, roots = stats[order], roots[order]
+    else:                                # one component (a window around one hole, usually): in order
+        stats, roots = stats[:count], roots[:count]
     stats[:, 2] -= stats[:, 0] - 1       # last column -> width
     stats[:, 3] -= stats[:, 1] - 1       # last row -> height
-    return runs, row_runs, roots[order], stats
+    return runs, row_runs, roots, stats
 
 
 @numba.njit(cache=True, nogil=True)
