@@ -62,8 +62,8 @@ def ray_angles(count: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _sample_rays(image, weights, lut, cx, cy, cos, sin, expected, half, step, lo, hi, first, last, profile, inside,
-                 interior):
+def _sample_rays(image, ox, oy, width, height, weights, lut, cx, cy, cos, sin, expected, half, step, lo, hi, first,
+                 last, profile, inside, interior):
     """Extends the sampled range ``first[j]``..``last[j]`` of every ray j of one hole to cover
     ``lo[j]``..``hi[j]`` (an empty range: first = last + 1). Sample s of ray j lies at radius
     max(expected[j] + (s - half) * step, 0) from (cx, cy) along (cos[j], sin[j]); its grey value goes
@@ -77,8 +77,12 @@ def _sample_rays(image, weights, lut, cx, cy, cos, sin, expected, half, step, lo
     written out here: numba passes arrays to a function that it does not inline with atomic reference
     counting, which would cost more than the samples. ``interior``: the caller knows that every sample
     and its far neighbours lie inside the image (the compiler then drops the per-sample checks).
+
+    ``image`` (h, w, C) may be a patch of the frame: its pixel (0, 0) is the frame's (ox, oy), and
+    ``width`` x ``height`` is the frame's size (bounds and border rule are the frame's); the patch
+    must hold every pixel that the samples inside the frame read.
     """
-    height, width, channels = image.shape
+    patch_width, channels = image.shape[1], image.shape[2]
     flat = image.reshape(-1)
     one, two = np.uint64(1), np.uint64(2)
     for j in range(len(first)):
@@ -99,9 +103,9 @@ def _sample_rays(image, weights, lut, cx, cy, cos, sin, expected, half, step, lo
             fx, fy = x - x0, y - y0
             # Offsets of the four neighbours in the flat image (unsigned: no negative-index checks), and
             # their grey values.
-            p00 = np.uint64((y0 * width + x0) * channels)
+            p00 = np.uint64(((y0 - oy) * patch_width + x0 - ox) * channels)
             p01 = p00 + np.uint64(channels if interior or x0 + 1 < width else 0)
-            p10 = p00 + np.uint64(width * channels if interior or y0 + 1 < height else 0)
+            p10 = p00 + np.uint64(patch_width * channels if interior or y0 + 1 < height else 0)
             p11 = p10 + (p01 - p00)
             if lut is None:
                 v00 = v01 = v10 = v11 = 0.0
@@ -120,6 +124,22 @@ def _sample_rays(image, weights, lut, cx, cy, cos, sin, expected, half, step, lo
             bottom = v10 + fx * (v11 - v10)
             profile[j, s] = top + fy * (bottom - top)
         first[j], last[j] = min(first[j], lo[j]), max(last[j], hi[j])
+
+
+@numba.njit(cache=True, nogil=True)
+def _grey_patch(image, lut, x0, y0, x1, y1, buffer):
+    """Grey values of the 8-bit BGR ``image``'s pixels x0..x1 - 1, y0..y1 - 1 (inside the image), each
+    the sum of ``lut`` entries exactly as _sample_rays forms it, into ``buffer`` (grown when too
+    small) -> (patch (h, w, 1) float64, buffer)."""
+    h, w = y1 - y0, x1 - x0
+    if h * w > buffer.size:
+        buffer = np.empty(2 * h * w)
+    patch = buffer[:h * w].reshape(h, w, 1)
+    for r in range(h):
+        row = image[y0 + r]
+        for c in range(w):
+            patch[r, c, 0] = lut[0, row[x0 + c, 0]] + lut[1, row[x0 + c, 1]] + lut[2, row[x0 + c, 2]]
+    return patch, buffer
 
 
 @numba.njit(cache=True, nogil=True)
@@ -187,6 +207,9 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
     scratch = np.empty(k)
     pad = CENTROID_HALF_SAMPLES
     scale = 1.0 / (2 * STEP_PX)                   # central difference over 2 samples, per px
+    grey_buffer = np.empty(0)                     # each hole's grey patch (8-bit BGR images, _grey_patch)
+    patch = grey_buffer.reshape(0, 0, 1)
+    x0 = y0 = 0
     if n > 0:
         prefetch_box(image, centers[0, 0], centers[0, 1], _reach(expected[0], half_widths[0]))
     for i in range(n):
@@ -206,8 +229,20 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
         # 1. The search window and one sample beyond it on each side (for its gradient).
         first[:], last[:] = half, half - 1
         lo[:], hi[:] = max(half - w - 1, 0), min(half + w + 1, samples - 1)
-        _sample_rays(image, weights, lut, cx, cy, cos, sin, expected[i], half, STEP_PX, lo, hi, first, last,
-                     profile, inside, interior)
+        use_patch = False
+        if lut is not None:          # (written so: numba compiles this only for 8-bit BGR images)
+            if interior:
+                # Grey values of the hole's box, once: a small hole's rays read each pixel many times.
+                use_patch = True
+                x0, y0 = int(np.floor(cx - reach)), int(np.floor(cy - reach))
+                patch, grey_buffer = _grey_patch(image, lut, x0, y0, int(np.floor(cx + reach)) + 2,
+                                                 int(np.floor(cy + reach)) + 2, grey_buffer)
+        if use_patch:
+            _sample_rays(patch, x0, y0, width, height, _ONE_CHANNEL_WEIGHTS, None, cx, cy, cos, sin, expected[i],
+                         half, STEP_PX, lo, hi, first, last, profile, inside, interior)
+        else:
+            _sample_rays(image, 0, 0, width, height, weights, lut, cx, cy, cos, sin, expected[i], half, STEP_PX, lo,
+                         hi, first, last, profile, inside, interior)
 
         # 2. Polarity: mean grey inside vs outside the expected edge (at least 1 px off it) over the
         # window on each ray; the median over rays decides.
@@ -270,8 +305,12 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
                     centre[j] = -1
                 elif centre[j] >= 0:
                     lo[j], hi[j] = max(centre[j] - pad - 1, 0), min(centre[j] + pad + 1, samples - 1)
-            _sample_rays(image, weights, lut, cx, cy, cos, sin, expected[i], half, STEP_PX, lo, hi, first, last,
-                         profile, inside, interior)
+            if use_patch:
+                _sample_rays(patch, x0, y0, width, height, _ONE_CHANNEL_WEIGHTS, None, cx, cy, cos, sin,
+                             expected[i], half, STEP_PX, lo, hi, first, last, profile, inside, interior)
+            else:
+                _sample_rays(image, 0, 0, width, height, weights, lut, cx, cy, cos, sin, expected[i], half, STEP_PX,
+                             lo, hi, first, last, profile, inside, interior)
             for j in range(k):
                 c = centre[j]
                 if c < 0:
@@ -369,6 +408,7 @@ def radial_edge_points(image: np.ndarray, centers: np.ndarray, expected_radii: n
 def _outline_kernel(prob, threshold, centers, expected, half_widths, cos, sin, points, valid):
     """probability_outline_points for N holes x K rays; fills points (N, K, 2) and valid (N, K)."""
     n, k = expected.shape
+    height, width = prob.shape[0], prob.shape[1]
     weights = np.ones(1)
     profile = np.zeros((k, _MAX_SAMPLES))
     inside = np.zeros((k, _MAX_SAMPLES), dtype=np.bool_)
@@ -401,8 +441,8 @@ def _outline_kernel(prob, threshold, centers, expected, half_widths, cos, sin, p
                 break
             for j in range(k):
                 lo[j], hi[j] = (half - 1 - d, half + d + 1) if index[j] < 0 else (first[j], last[j])
-            _sample_rays(prob, weights, None, cx, cy, cos, sin, expected[i], half, OUTLINE_STEP_PX, lo, hi, first,
-                         last, profile, inside, False)
+            _sample_rays(prob, 0, 0, width, height, weights, None, cx, cy, cos, sin, expected[i], half,
+                         OUTLINE_STEP_PX, lo, hi, first, last, profile, inside, False)
             for j in range(k):
                 for s in (half - 1 - d, half + d):
                     if index[j] < 0 and inside[j, s] and inside[j, s + 1] and profile[j, s] >= threshold \
