@@ -11,19 +11,30 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 OPENCV_SAMPLES := /usr/share/doc/opencv-doc/examples/data/left01.jpg
 
-.PHONY: demo test env test-data clean default-bundle
+.PHONY: demo test env kernels test-data clean default-bundle
 
-env: $(STAMP)
+env: $(KERNEL_STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e '.[runtime,export,dev]'
+	@touch $(STAMP)
+
+# The compiled (numba) kernels, cached in __pycache__. numba notices a change only in the file that
+# defines a kernel, not in the files whose functions it calls (an edit to edges.py leaves extract.py's
+# cached kernels stale), so any change to a kernel source clears all the caches and compiles anew.
+KERNEL_SOURCES := $(wildcard runtime/holes/*.py) calibration/chain.py calibration/plane.py
+KERNEL_STAMP := $(VENV)/.kernels
+kernels: $(KERNEL_STAMP)
+$(KERNEL_STAMP): $(STAMP) $(KERNEL_SOURCES)
+	@rm -f runtime/holes/__pycache__/*.nbi runtime/holes/__pycache__/*.nbc \
+		calibration/__pycache__/*.nbi calibration/__pycache__/*.nbc
 	@echo "compiling the hole-extraction and geometry kernels (numba, once; cached in __pycache__)"
 	$(PY) -c "from holevision.runtime.holes import warm_up_extraction; print(f'  {warm_up_extraction():.1f} s')"
 	$(PY) -c "from holevision.calibration.chain import warm_up_geometry; warm_up_geometry()"
-	@touch $(STAMP)
+	@touch $(KERNEL_STAMP)
 
 # OpenCV's sample chessboard images (Debian package opencv-doc) for the calibration tests.
 # Tests that need them skip cleanly when they cannot be installed (no root, no apt).
@@ -35,10 +46,10 @@ test-data:
 	fi
 	@if [ -f $(OPENCV_SAMPLES).gz ] && [ ! -f $(OPENCV_SAMPLES) ]; then gunzip -k $(OPENCV_SAMPLES).gz || true; fi
 
-demo: $(STAMP)
+demo: $(KERNEL_STAMP)
 	$(VENV)/bin/holevision demo
 
-test: $(STAMP) test-data
+test: $(KERNEL_STAMP) test-data
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 clean:
