@@ -26,7 +26,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from holevision.runtime.detections import Holes, reading_order
+from holevision.runtime.detections import Holes
 from holevision.runtime.holes.edges import _edge_kernel, _outline_kernel, edge_kernel_image, ray_angles
 from holevision.runtime.holes.ellipse_fit import _robust_fit
 from holevision.runtime.holes.instances import MIN_ASPECT, find_instances, foreign_points
@@ -237,6 +237,43 @@ def _select(centers, axes, on_border, width, height, measured, shape_filter, min
             keep[i] &= diameters[i] >= min_diameter_px
 
 
+@numba.njit(cache=True, nogil=True)
+def _report(centers, axes, angles, scores, residual, on_border, refined, width, height, measured, shape_filter,
+            min_diameter_px):
+    """The holes to report (`_select`), in reading order (numbered 1..N as Holes.numbered would number
+    them, without a second copy): their centers, axes, angles, scores, residual, on_border, refined."""
+    n = len(centers)
+    diameters, keep = np.empty(n), np.empty(n, dtype=np.bool_)
+    _select(centers, axes, on_border, width, height, measured, shape_filter, min_diameter_px, diameters, keep)
+    rows = np.flatnonzero(keep)
+    rows = rows[_reading_order(centers[rows], diameters[rows])]
+    return (centers[rows], axes[rows], angles[rows], scores[rows], residual[rows], on_border[rows],
+            refined[rows])
+
+
+@numba.njit(cache=True, nogil=True)
+def _reading_order(centers, diameters):
+    """detections.reading_order with the default row tolerance, compiled (tests hold the two equal):
+    rows of holes whose v lie within max(4, median diameter / 2) of the row's first, top to bottom;
+    left to right within a row."""
+    n = len(centers)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    ordered = np.sort(diameters)
+    tolerance = max(4.0, 0.5 * ((ordered[(n - 1) // 2] + ordered[n // 2]) / 2))
+    by_v = np.argsort(centers[:, 1], kind="mergesort")
+    row_of = np.empty(n, dtype=np.int64)
+    row, row_start_v = 0, centers[by_v[0], 1]
+    for i in by_v:
+        if centers[i, 1] - row_start_v > tolerance:
+            row += 1
+            row_start_v = centers[i, 1]
+        row_of[i] = row
+    # np.lexsort((u, row)) by two stable sorts: by u, then by row.
+    by_u = np.argsort(centers[:, 0], kind="mergesort")
+    return by_u[np.argsort(row_of[by_u], kind="mergesort")]
+
+
 def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *, threshold: float = 0.5,
                   min_area_px: float = 6.0, refine: bool = True, min_diameter_px: float = 0.0,
                   shape_filter: bool = True) -> Holes:
@@ -272,13 +309,11 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
                  instances.mask_buffer, instances.mask_offsets, _RAY_COS, _RAY_SIN, centers, axes, angles,
                  on_border, residual, refined)
 
-    diameters, keep = np.empty(n), np.empty(n, dtype=bool)
-    _select(centers, axes, on_border, width, height, refine, shape_filter, float(min_diameter_px), diameters, keep)
-    # The kept holes in reading order, numbered 1..N (Holes.numbered, without a second copy).
-    rows = np.flatnonzero(keep)
-    rows = rows[reading_order(centers[rows], diameters[rows])]
-    return Holes(centers=centers[rows], axes=axes[rows], angles=angles[rows], scores=instances.scores[rows],
-                 fit_residual=residual[rows], on_border=on_border[rows], refined=refined[rows])
+    centers, axes, angles, scores, residual, on_border, refined = _report(
+        centers, axes, angles, instances.scores, residual, on_border, refined, width, height, refine, shape_filter,
+        float(min_diameter_px))
+    return Holes(centers=centers, axes=axes, angles=angles, scores=scores, fit_residual=residual, on_border=on_border,
+                 refined=refined)
 
 
 def warm_up_extraction() -> float:

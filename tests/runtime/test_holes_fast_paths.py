@@ -85,3 +85,23 @@ def test_keep_freed_memory_is_applied_once_and_can_be_switched_off():
             assert out.stdout.strip() == expected
         elif sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver()):
             assert first == "True"
+
+
+def test_compiled_reading_order_is_detections_reading_order():
+    """Extraction numbers its holes with a compiled copy of detections.reading_order (one call for the
+    selection and the order); the two must agree, ties and rows of equal v included."""
+    from holevision.runtime.detections import reading_order
+    from holevision.runtime.holes.extract import _reading_order
+
+    rng = np.random.default_rng(11)
+    for trial in range(400):
+        n = int(rng.integers(0, 60))
+        centers = rng.uniform(0, 1500, (n, 2))
+        if trial % 3 == 0:    # rows: v close to a few levels
+            centers[:, 1] = rng.choice([100.0, 160.0, 400.0], n) + rng.normal(0, 4, n)
+        if trial % 5 == 0:    # exact ties in u and v
+            centers = np.round(centers / 50) * 50
+        diameters = rng.uniform(4, 80, n)
+        if trial % 7 == 0:
+            diameters = np.round(diameters / 10) * 10
+        assert np.array_equal(_reading_order(centers, diameters), reading_order(centers, diameters)), trial
