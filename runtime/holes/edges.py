@@ -127,6 +127,35 @@ def _sample_rays(image, ox, oy, width, height, weights, lut, cx, cy, cos, sin, e
 
 
 @numba.njit(cache=True, nogil=True)
+def _sample_grey_patch(patch, ox, oy, cx, cy, cos, sin, expected, half, step, lo, hi, first, last, profile, inside):
+    """_sample_rays for a grey patch (h, w, 1) of an interior hole (every sample and its far neighbours
+    inside the patch): the same samples and values, written for that case alone (no bounds, border
+    rule or channel weights; unsigned offsets), which is most of the edge kernel's sampling."""
+    patch_width = np.uint64(patch.shape[1])
+    flat = patch.reshape(-1)
+    one = np.uint64(1)
+    for j in range(len(first)):
+        radius, dx, dy, taken_from, taken_to = expected[j], cos[j], sin[j], first[j], last[j]
+        if taken_from <= lo[j] and hi[j] <= taken_to:
+            continue
+        for s in range(lo[j], hi[j] + 1):
+            if taken_from <= s <= taken_to:
+                continue
+            r = max(radius + (s - half) * step, 0.0)
+            x, y = cx + r * dx, cy + r * dy
+            x0, y0 = int(x), int(y)
+            fx, fy = x - x0, y - y0
+            p00 = np.uint64(y0 - oy) * patch_width + np.uint64(x0 - ox)
+            p10 = p00 + patch_width
+            v00, v01, v10, v11 = flat[p00], flat[p00 + one], flat[p10], flat[p10 + one]
+            top = v00 + fx * (v01 - v00)
+            bottom = v10 + fx * (v11 - v10)
+            profile[j, s] = top + fy * (bottom - top)
+            inside[j, s] = True
+        first[j], last[j] = min(first[j], lo[j]), max(last[j], hi[j])
+
+
+@numba.njit(cache=True, nogil=True)
 def _grey_patch(image, lut, x0, y0, x1, y1, buffer):
     """Grey values of the 8-bit BGR ``image``'s pixels x0..x1 - 1, y0..y1 - 1 (inside the image), each
     the sum of ``lut`` entries exactly as _sample_rays forms it, into ``buffer`` (grown when too
@@ -238,8 +267,8 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
                 patch, grey_buffer = _grey_patch(image, lut, x0, y0, int(np.floor(cx + reach)) + 2,
                                                  int(np.floor(cy + reach)) + 2, grey_buffer)
         if use_patch:
-            _sample_rays(patch, x0, y0, width, height, _ONE_CHANNEL_WEIGHTS, None, cx, cy, cos, sin, expected[i],
-                         half, STEP_PX, lo, hi, first, last, profile, inside, interior)
+            _sample_grey_patch(patch, x0, y0, cx, cy, cos, sin, expected[i], half, STEP_PX, lo, hi, first, last,
+                               profile, inside)
         else:
             _sample_rays(image, 0, 0, width, height, weights, lut, cx, cy, cos, sin, expected[i], half, STEP_PX, lo,
                          hi, first, last, profile, inside, interior)
@@ -306,8 +335,8 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
                 elif centre[j] >= 0:
                     lo[j], hi[j] = max(centre[j] - pad - 1, 0), min(centre[j] + pad + 1, samples - 1)
             if use_patch:
-                _sample_rays(patch, x0, y0, width, height, _ONE_CHANNEL_WEIGHTS, None, cx, cy, cos, sin,
-                             expected[i], half, STEP_PX, lo, hi, first, last, profile, inside, interior)
+                _sample_grey_patch(patch, x0, y0, cx, cy, cos, sin, expected[i], half, STEP_PX, lo, hi, first, last,
+                                   profile, inside)
             else:
                 _sample_rays(image, 0, 0, width, height, weights, lut, cx, cy, cos, sin, expected[i], half, STEP_PX,
                              lo, hi, first, last, profile, inside, interior)
