@@ -127,10 +127,11 @@ def _sample_rays(image, ox, oy, width, height, weights, lut, cx, cy, cos, sin, e
 
 
 @numba.njit(cache=True, nogil=True)
-def _sample_grey_patch(patch, ox, oy, cx, cy, cos, sin, expected, half, step, lo, hi, first, last, profile, inside):
-    """_sample_rays for a grey patch (h, w, 1) of an interior hole (every sample and its far neighbours
-    inside the patch): the same samples and values, written for that case alone (no bounds, border
-    rule or channel weights; unsigned offsets), which is most of the edge kernel's sampling."""
+def _sample_interior(patch, ox, oy, cx, cy, cos, sin, expected, half, step, lo, hi, first, last, profile, inside):
+    """_sample_rays for a one-channel map (h, w, 1) (a grey patch of the frame whose pixel (0, 0) is the
+    frame's (ox, oy), or the probability map itself) around an interior hole, every sample and its far
+    neighbours inside it: the same samples and values, written for that case alone (no bounds, border
+    rule or channel weights; unsigned offsets), which is most of the kernels' sampling."""
     patch_width = np.uint64(patch.shape[1])
     flat = patch.reshape(-1)
     one = np.uint64(1)
@@ -147,7 +148,9 @@ def _sample_grey_patch(patch, ox, oy, cx, cy, cos, sin, expected, half, step, lo
             fx, fy = x - x0, y - y0
             p00 = np.uint64(y0 - oy) * patch_width + np.uint64(x0 - ox)
             p10 = p00 + patch_width
-            v00, v01, v10, v11 = flat[p00], flat[p00 + one], flat[p10], flat[p10 + one]
+            # float64 before any arithmetic, as _sample_rays forms them (the map may be float32)
+            v00, v01 = np.float64(flat[p00]), np.float64(flat[p00 + one])
+            v10, v11 = np.float64(flat[p10]), np.float64(flat[p10 + one])
             top = v00 + fx * (v01 - v00)
             bottom = v10 + fx * (v11 - v10)
             profile[j, s] = top + fy * (bottom - top)
@@ -267,7 +270,7 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
                 patch, grey_buffer = _grey_patch(image, lut, x0, y0, int(np.floor(cx + reach)) + 2,
                                                  int(np.floor(cy + reach)) + 2, grey_buffer)
         if use_patch:
-            _sample_grey_patch(patch, x0, y0, cx, cy, cos, sin, expected[i], half, STEP_PX, lo, hi, first, last,
+            _sample_interior(patch, x0, y0, cx, cy, cos, sin, expected[i], half, STEP_PX, lo, hi, first, last,
                                profile, inside)
         else:
             _sample_rays(image, 0, 0, width, height, weights, lut, cx, cy, cos, sin, expected[i], half, STEP_PX, lo,
@@ -335,7 +338,7 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
                 elif centre[j] >= 0:
                     lo[j], hi[j] = max(centre[j] - pad - 1, 0), min(centre[j] + pad + 1, samples - 1)
             if use_patch:
-                _sample_grey_patch(patch, x0, y0, cx, cy, cos, sin, expected[i], half, STEP_PX, lo, hi, first, last,
+                _sample_interior(patch, x0, y0, cx, cy, cos, sin, expected[i], half, STEP_PX, lo, hi, first, last,
                                    profile, inside)
             else:
                 _sample_rays(image, 0, 0, width, height, weights, lut, cx, cy, cos, sin, expected[i], half, STEP_PX,
@@ -459,6 +462,9 @@ def _outline_kernel(prob, threshold, centers, expected, half_widths, cos, sin, p
         hw = max(half_widths[i], 0.0)
         half = min(HALF_SAMPLES, int(np.ceil(hw / OUTLINE_STEP_PX)) + 1)
         w = min(half, int(np.floor((hw + WINDOW_SLACK_PX) / OUTLINE_STEP_PX)))   # the window: |s - half| <= w
+        # Samples lie within max(expected) + half steps of the center (see _edge_kernel's ``interior``).
+        reach = max(np.max(expected[i]) + half * OUTLINE_STEP_PX, 0.0)
+        interior = cx - reach >= 1 and cy - reach >= 1 and cx + reach <= width - 2 and cy + reach <= height - 2
         # A crossing: from at or above the threshold to below it between samples s and s + 1, both in
         # the window and in the image. Step d looks at the two at a distance of 2 d + 1 half samples
         # from the expected radius (the inner one first); a ray stops at its first crossing.
@@ -470,8 +476,12 @@ def _outline_kernel(prob, threshold, centers, expected, half_widths, cos, sin, p
                 break
             for j in range(k):
                 lo[j], hi[j] = (half - 1 - d, half + d + 1) if index[j] < 0 else (first[j], last[j])
-            _sample_rays(prob, 0, 0, width, height, weights, None, cx, cy, cos, sin, expected[i], half,
-                         OUTLINE_STEP_PX, lo, hi, first, last, profile, inside, False)
+            if interior:
+                _sample_interior(prob, 0, 0, cx, cy, cos, sin, expected[i], half, OUTLINE_STEP_PX, lo, hi, first,
+                                 last, profile, inside)
+            else:
+                _sample_rays(prob, 0, 0, width, height, weights, None, cx, cy, cos, sin, expected[i], half,
+                             OUTLINE_STEP_PX, lo, hi, first, last, profile, inside, False)
             for j in range(k):
                 for s in (half - 1 - d, half + d):
                     if index[j] < 0 and inside[j, s] and inside[j, s + 1] and profile[j, s] >= threshold \
