@@ -127,13 +127,15 @@ def _sample_rays(image, ox, oy, width, height, weights, lut, cx, cy, cos, sin, e
 
 
 @numba.njit(cache=True, nogil=True)
-def _sample_interior(patch, ox, oy, cx, cy, cos, sin, expected, half, step, lo, hi, first, last, profile, inside):
-    """_sample_rays for a one-channel map (h, w, 1) (a grey patch of the frame whose pixel (0, 0) is the
-    frame's (ox, oy), or the probability map itself) around an interior hole, every sample and its far
-    neighbours inside it: the same samples and values, written for that case alone (no bounds, border
-    rule or channel weights; unsigned offsets), which is most of the kernels' sampling."""
-    patch_width = np.uint64(patch.shape[1])
-    flat = patch.reshape(-1)
+def _sample_interior(flat, map_width, ox, oy, cx, cy, cos, sin, expected, half, step, lo, hi, first, last, profile,
+                     inside):
+    """_sample_rays for a one-channel map, row-major in ``flat`` with ``map_width`` columns (a grey patch
+    of the frame whose pixel (0, 0) is the frame's (ox, oy), or the probability map itself), around an
+    interior hole, every sample and its far neighbours inside it: the same samples and values, written
+    for that case alone (no bounds, border rule or channel weights; unsigned offsets; a flat array,
+    not a view made per call: each view costs atomic reference counting), which is most of the
+    kernels' sampling."""
+    patch_width = np.uint64(map_width)
     one = np.uint64(1)
     for j in range(len(first)):
         radius, dx, dy, taken_from, taken_to = expected[j], cos[j], sin[j], first[j], last[j]
@@ -159,19 +161,19 @@ def _sample_interior(patch, ox, oy, cx, cy, cos, sin, expected, half, step, lo, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _grey_patch(image, lut, x0, y0, x1, y1, buffer):
-    """Grey values of the 8-bit BGR ``image``'s pixels x0..x1 - 1, y0..y1 - 1 (inside the image), each
-    the sum of ``lut`` entries exactly as _sample_rays forms it, into ``buffer`` (grown when too
-    small) -> (patch (h, w, 1) float64, buffer)."""
+def _grey_patch(image_flat, width, lut, x0, y0, x1, y1, buffer):
+    """Grey values of the 8-bit BGR image's pixels x0..x1 - 1, y0..y1 - 1 (inside the image; its bytes
+    row-major in ``image_flat``, ``width`` pixels a row), each the sum of ``lut`` entries exactly as
+    _sample_rays forms it, row-major into ``buffer`` (grown when too small) -> buffer."""
     h, w = y1 - y0, x1 - x0
     if h * w > buffer.size:
         buffer = np.empty(2 * h * w)
-    patch = buffer[:h * w].reshape(h, w, 1)
     for r in range(h):
-        row = image[y0 + r]
+        source = ((y0 + r) * width + x0) * 3
         for c in range(w):
-            patch[r, c, 0] = lut[0, row[x0 + c, 0]] + lut[1, row[x0 + c, 1]] + lut[2, row[x0 + c, 2]]
-    return patch, buffer
+            buffer[r * w + c] = (lut[0, image_flat[source + 3 * c]] + lut[1, image_flat[source + 3 * c + 1]]
+                                 + lut[2, image_flat[source + 3 * c + 2]])
+    return buffer
 
 
 @numba.njit(cache=True, nogil=True)
@@ -240,8 +242,8 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
     pad = CENTROID_HALF_SAMPLES
     scale = 1.0 / (2 * STEP_PX)                   # central difference over 2 samples, per px
     grey_buffer = np.empty(0)                     # each hole's grey patch (8-bit BGR images, _grey_patch)
-    patch = grey_buffer.reshape(0, 0, 1)
-    x0 = y0 = 0
+    image_flat = image.reshape(-1)
+    x0 = y0 = patch_width = 0
     if n > 0:
         prefetch_box(image, centers[0, 0], centers[0, 1], _reach(expected[0], half_widths[0]))
     for i in range(n):
@@ -267,11 +269,13 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
                 # Grey values of the hole's box, once: a small hole's rays read each pixel many times.
                 use_patch = True
                 x0, y0 = int(np.floor(cx - reach)), int(np.floor(cy - reach))
-                patch, grey_buffer = _grey_patch(image, lut, x0, y0, int(np.floor(cx + reach)) + 2,
-                                                 int(np.floor(cy + reach)) + 2, grey_buffer)
+                x1 = int(np.floor(cx + reach)) + 2
+                grey_buffer = _grey_patch(image_flat, width, lut, x0, y0, x1, int(np.floor(cy + reach)) + 2,
+                                          grey_buffer)
+                patch_width = x1 - x0
         if use_patch:
-            _sample_interior(patch, x0, y0, cx, cy, cos, sin, expected[i], half, STEP_PX, lo, hi, first, last,
-                               profile, inside)
+            _sample_interior(grey_buffer, patch_width, x0, y0, cx, cy, cos, sin, expected[i], half, STEP_PX, lo, hi,
+                             first, last, profile, inside)
         else:
             _sample_rays(image, 0, 0, width, height, weights, lut, cx, cy, cos, sin, expected[i], half, STEP_PX, lo,
                          hi, first, last, profile, inside, interior)
@@ -338,8 +342,8 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
                 elif centre[j] >= 0:
                     lo[j], hi[j] = max(centre[j] - pad - 1, 0), min(centre[j] + pad + 1, samples - 1)
             if use_patch:
-                _sample_interior(patch, x0, y0, cx, cy, cos, sin, expected[i], half, STEP_PX, lo, hi, first, last,
-                                   profile, inside)
+                _sample_interior(grey_buffer, patch_width, x0, y0, cx, cy, cos, sin, expected[i], half, STEP_PX, lo,
+                                 hi, first, last, profile, inside)
             else:
                 _sample_rays(image, 0, 0, width, height, weights, lut, cx, cy, cos, sin, expected[i], half, STEP_PX,
                              lo, hi, first, last, profile, inside, interior)
@@ -441,6 +445,7 @@ def _outline_kernel(prob, threshold, centers, expected, half_widths, cos, sin, p
     """probability_outline_points for N holes x K rays; fills points (N, K, 2) and valid (N, K)."""
     n, k = expected.shape
     height, width = prob.shape[0], prob.shape[1]
+    prob_flat = prob.reshape(-1)
     weights = np.ones(1)
     profile = np.zeros((k, _MAX_SAMPLES))
     inside = np.zeros((k, _MAX_SAMPLES), dtype=np.bool_)
@@ -477,8 +482,8 @@ def _outline_kernel(prob, threshold, centers, expected, half_widths, cos, sin, p
             for j in range(k):
                 lo[j], hi[j] = (half - 1 - d, half + d + 1) if index[j] < 0 else (first[j], last[j])
             if interior:
-                _sample_interior(prob, 0, 0, cx, cy, cos, sin, expected[i], half, OUTLINE_STEP_PX, lo, hi, first,
-                                 last, profile, inside)
+                _sample_interior(prob_flat, width, 0, 0, cx, cy, cos, sin, expected[i], half, OUTLINE_STEP_PX, lo,
+                                 hi, first, last, profile, inside)
             else:
                 _sample_rays(prob, 0, 0, width, height, weights, None, cx, cy, cos, sin, expected[i], half,
                              OUTLINE_STEP_PX, lo, hi, first, last, profile, inside, False)
