@@ -18,6 +18,11 @@ sampled only where its hole needs it: the search window (the hole's own half-wid
 few samples the centroid of the chosen peak reaches beyond it; the outline search walks outward from
 the expected radius and stops at the nearest crossing. Sampling is exact bilinear interpolation in
 float64 (cv2.remap, used before, rounds positions to 1/32 px and 8/16-bit results to integers).
+
+Speed, with the same values: a hole whose samples all lie inside the frame (most) is sampled without
+bounds checks (`_sample_interior`), from a grey patch of its box converted once (8-bit BGR frames:
+a small hole's rays read each pixel many times), and the next hole's pixels are prefetched while one
+is measured (prefetch.py).
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ kept only where it is plausible, best last:
 Then: regions that cannot be holes are dropped (thin streaks, arcs), a hole read twice (ring and
 disc) is reported once, and the holes are numbered left-to-right, top-to-bottom.
 
-Everything per hole runs compiled (numba): the components in one call (instances.py), then 2, 3 and
-the selection in one more (`_measure`, `_select`); Python only checks inputs and builds the result.
+Everything per hole runs compiled (numba): the components in one call (instances.py), then 2 and 3 in
+one more (`_measure`), the selection and numbering in a third (`_report`); Python only checks inputs
+and builds the result.
 """
 
 from __future__ import annotations
