@@ -32,6 +32,7 @@ MMAP_THRESHOLD = 32 * 1024 * 1024      # glibc's maximum for this setting on 64-
 TRIM_THRESHOLD = 128 * 1024 * 1024
 
 _applied: bool | None = None
+_collected = False     # freeze_startup_objects has run its one full collection
 
 
 def keep_freed_memory() -> bool:
@@ -60,7 +61,12 @@ def freeze_startup_objects() -> int:
     freeze it took 0.05 ms. Frozen objects are never collected, which suits start-up objects.
     Returns how many objects are frozen.
 
-    Called at the end of warm-up (`warm_up_extraction`); call it again after loading more."""
-    gc.collect()
+    Called at the end of warm-up (`warm_up_extraction`); call it again after loading more. The full
+    collection runs on the first call only (it takes a tenth of a second or more with torch loaded, and
+    a process that builds many detectors, the test suite, would pay it each time)."""
+    global _collected
+    if not _collected:
+        gc.collect()
+        _collected = True
     gc.freeze()
     return gc.get_freeze_count()
