@@ -292,10 +292,10 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
                 inner = outer = 0.0
                 n_inner = n_outer = 0
                 for s in range(half - w, half + w + 1):
-                    if inside[j, s] and s <= half - 2:
+                    if (interior or inside[j, s]) and s <= half - 2:
                         inner += profile[j, s]
                         n_inner += 1
-                    elif inside[j, s] and s >= half + 2:
+                    elif (interior or inside[j, s]) and s >= half + 2:
                         outer += profile[j, s]
                         n_outer += 1
                 per_ray[j] = outer / n_outer - inner / n_inner if n_inner > 0 and n_outer > 0 else np.nan
@@ -309,7 +309,8 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
             best = -np.inf
             for s in range(max(half - w - 1, 0), min(half + w + 1, samples - 1) + 1):
                 grad[j, s] = -np.inf
-                if abs(s - half) <= w and 0 < s < samples - 1 and inside[j, s - 1] & inside[j, s] & inside[j, s + 1]:
+                if abs(s - half) <= w and 0 < s < samples - 1 \
+                        and (interior or inside[j, s - 1] & inside[j, s] & inside[j, s + 1]):
                     grad[j, s] = (profile[j, s + 1] - profile[j, s - 1]) * sign
                     best = max(best, grad[j, s])
             per_ray[j] = best
@@ -359,7 +360,7 @@ def _edge_kernel(image, weights, lut, centers, expected, half_widths, cos, sin, 
                 total = moment1 = moment2 = 0.0
                 for t in range(max(c - pad, 1), min(c + pad, samples - 2) + 1):
                     weight = max((profile[j, t + 1] - profile[j, t - 1]) * sign, 0.0) \
-                        * (inside[j, t - 1] & inside[j, t] & inside[j, t + 1])
+                        * (interior or inside[j, t - 1] & inside[j, t] & inside[j, t + 1])
                     total += weight
                     moment1 += weight * (t - c)
                     moment2 += weight * (t - c) * (t - c)
@@ -494,7 +495,7 @@ def _outline_kernel(prob, threshold, centers, expected, half_widths, cos, sin, p
                              OUTLINE_STEP_PX, lo, hi, first, last, profile, inside, False)
             for j in range(k):
                 for s in (half - 1 - d, half + d):
-                    if index[j] < 0 and inside[j, s] and inside[j, s + 1] and profile[j, s] >= threshold \
+                    if index[j] < 0 and (interior or inside[j, s] and inside[j, s + 1]) and profile[j, s] >= threshold \
                             and not profile[j, s + 1] >= threshold:
                         index[j] = s
                         searching -= 1
