@@ -105,3 +105,18 @@ def test_compiled_reading_order_is_detections_reading_order():
         if trial % 7 == 0:
             diameters = np.round(diameters / 10) * 10
         assert np.array_equal(_reading_order(centers, diameters), reading_order(centers, diameters)), trial
+
+
+def test_prefetch_compiles_and_takes_any_box():
+    """Prefetching only warms caches: it must compile (the llvm.prefetch declaration) and accept boxes
+    partly or wholly outside the image and centers that are not finite, touching nothing."""
+    from holevision.runtime.holes.prefetch import prefetch_box, prefetch_rect
+
+    for image in (np.arange(48 * 64, dtype=np.float32).reshape(48, 64), np.zeros((48, 64, 3), np.uint8)):
+        before = image.copy()
+        for box in ((-10, -10, 5, 5), (60, 40, 200, 300), (0, 0, 64, 48), (30, 30, 10, 10), (-50, -50, -40, -40)):
+            prefetch_rect(image, *box)
+        for center in ((10.5, 20.5), (np.nan, 3.0), (np.inf, np.inf), (-1e12, 5.0)):
+            prefetch_box(image, center[0], center[1], 7.0)
+        prefetch_box(image, 10.0, 10.0, np.nan)
+        assert np.array_equal(image, before)
