@@ -38,9 +38,10 @@ def bench_extraction(size=(1920, 1200), holes: int = 50, repeats: int = 30, seed
     """Cost of `extract_holes` alone (no model): a classical probability stands in for the model's.
 
     Repeats cycle through FRAMES_PER_BENCH different frames: the same frame over and over trains the
-    CPU's branch predictors on its exact rays and reports a lower cost than a camera stream sees
-    (measured for 50 holes: 2.7 ms on one frame, 3.2 ms over four). In the running pipeline, where
-    the core also idles or runs the model between frames, the same work costs more again."""
+    CPU's branch predictors on its exact rays and keeps it in cache, and reports a lower cost than a
+    camera stream sees (measured for 50 holes: ~15% less on one frame than over four). In the running
+    pipeline, where the core also idles or runs the model between frames, the same work costs more
+    again (`bench detect`'s extract stage)."""
     from holevision.runtime.holes import extract_holes, warm_up_extraction
     from holevision.runtime.holes.instances import find_instances
 
