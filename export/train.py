@@ -59,6 +59,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None        # default: one pass over the training set
     threshold: float = 0.5                    # hole probability threshold used in validation
     workers: int = 0                          # DataLoader workers
+    hard_pixels: float = 1.0                  # cross-entropy over this fraction of hardest pixels (1 = all)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -67,6 +68,8 @@ class TrainConfig:
             raise ValueError(f"size must be a multiple of 32, got {self.size}")
         if self.epochs < 1 or self.batch < 1:
             raise ValueError("epochs and batch must be >= 1")
+        if not 0.0 < self.hard_pixels <= 1.0:
+            raise ValueError(f"hard_pixels must be in (0, 1], got {self.hard_pixels}")
 
 
 def resolve_device(device: str) -> str:
@@ -335,7 +338,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop
         rgb, mask = batch
         rgb, mask = rgb.to(device, non_blocking=True), mask.to(device, non_blocking=True)
         logits = model(normalize(rgb, model)).logits
-        return segmentation_loss(logits, mask), len(rgb)
+        return segmentation_loss(logits, mask, hard_pixel_fraction=config.hard_pixels), len(rgb)
 
     from .models import count_parameters
 

@@ -39,6 +39,12 @@ def register(registry) -> None:
     p.add_argument("--seed", type=int, default=0, help="same seed + data + device = same run")
     p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: one pass over --data)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default: 0)")
+    p.add_argument("--hard-pixels", type=float, default=1.0, metavar="F",
+                   help="average the cross-entropy over the hardest fraction F of pixels (online hard example "
+                        "mining), e.g. 0.1: weighs small false blobs and small missed holes like the line does "
+                        "(default: 1 = every pixel)")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="hole probability threshold of the per-epoch validation (default: 0.5)")
     p.add_argument("--override", action="append", default=[], metavar="KEY=JSON",
                    help="model override, e.g. depths=[2,2,6,2] or decoder_channels=48 (repeatable)")
     p.add_argument("--out", help="run folder to write (config.json, best.pt, last.pt, metrics.json, summary.txt)")
@@ -95,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
             init_from=args.init_from, mode=args.mode,
             size=args.size, epochs=args.epochs or 20, batch=args.batch, lr=args.lr, device=args.device, seed=args.seed,
             classes=args.classes.split(",") if args.classes else None, overrides=parse_overrides(args.override),
-            steps_per_epoch=args.steps_per_epoch, workers=args.workers)
+            steps_per_epoch=args.steps_per_epoch, workers=args.workers, hard_pixels=args.hard_pixels,
+            threshold=args.threshold)
         result = train(config, stop_after=args.stop_after)
     best = result["best"] or {}
     print(f"best epoch {best.get('epoch')}: " + json.dumps(best.get("val") or {"train_loss": best.get("train_loss")}))

@@ -133,5 +133,33 @@ def test_bad_arguments_are_clear_errors(discs, tmp_path):
         TrainConfig(data="d", out="o", mode="partial")
     with pytest.raises(ValueError, match="multiple of 32"):
         TrainConfig(data="d", out="o", size=100)
+    with pytest.raises(ValueError, match="hard_pixels must be in"):
+        TrainConfig(data="d", out="o", hard_pixels=0.0)
     with pytest.raises(ValueError, match="not a training run"):
         load_run(tmp_path)
+
+
+def test_hard_pixel_cross_entropy_averages_only_the_worst_pixels():
+    from holevision.export.losses import hard_pixel_cross_entropy, segmentation_loss
+
+    target = torch.zeros(1, 4, 4, dtype=torch.long)
+    logits = torch.zeros(1, 2, 4, 4)
+    logits[0, 0] = 5.0                 # every pixel confidently background ...
+    logits[0, 0, 0, :2] = -5.0         # ... but two: confidently (wrongly) hole
+    per_pixel = torch.nn.functional.cross_entropy(logits, target, reduction="none").flatten()
+    worst_two = per_pixel.sort(descending=True).values[:2].mean()
+    assert torch.isclose(hard_pixel_cross_entropy(logits, target, 2 / 16), worst_two)
+    assert torch.isclose(hard_pixel_cross_entropy(logits, target, 1.0), per_pixel.mean())
+    # the mined loss is dominated by the two wrong pixels; the plain mean dilutes them 8x
+    assert hard_pixel_cross_entropy(logits, target, 2 / 16) > 7 * per_pixel.mean()
+    assert segmentation_loss(logits, target, hard_pixel_fraction=2 / 16) > segmentation_loss(logits, target)
+    with pytest.raises(ValueError, match="hard pixel fraction"):
+        hard_pixel_cross_entropy(logits, target, 1.5)
+
+
+def test_hard_pixel_training_lowers_the_loss(discs, tmp_path):
+    train_dir, _ = discs
+    result = train(config(train_dir, tmp_path / "run", epochs=3, hard_pixels=0.1), progress=False)
+    losses = [row["train_loss"] for row in result["history"]]
+    assert losses[-1] < 0.8 * losses[0]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["hard_pixels"] == 0.1
