@@ -4,7 +4,7 @@ probability -> instances (connected components, touching holes split) -> three m
 kept only where it is plausible, best last:
 
 1. the mask's moment ellipse (always available);
-2. the model's outline: where the probability crosses the threshold along radial rays (subpixel),
+2. the model's outline: where the probability crosses 0.5 (or a lower threshold) along radial rays (subpixel),
    robustly fitted with an ellipse (a circle for holes cut by the image border);
 3. the image edge: the gradient-peak centroid along the same rays on the full-resolution image,
    nearest the model's outline, robustly fitted. Its center is used (``refined = True``) only where
@@ -51,6 +51,11 @@ FIT_ITERATIONS, MIN_POINTS_ELLIPSE, MIN_POINTS_CIRCLE, FIT_FLOOR_PX, FIT_K_SIGMA
 COMPILE_NOTICE_AFTER_S = 3.0
 # Hysteresis: regions above LOW_THRESHOLD_FRACTION x threshold that reach the threshold are one hole.
 LOW_THRESHOLD_FRACTION = 0.6
+# The model's outline is where the probability crosses min(threshold, OUTLINE_LEVEL). The threshold
+# says which regions are holes (confidence); the hole's edge is where the model is undecided, p = 0.5.
+# Traced at a high detection threshold (a bundle's 0.9) the outline runs ~1 px inside the edge and
+# every diameter comes out ~2 px small.
+OUTLINE_LEVEL = 0.5
 
 
 class HoleExtractionError(ValueError):
@@ -133,13 +138,13 @@ def _robust_fits(points, valid, on_border):
 
 
 @numba.njit(cache=True, nogil=True)
-def _measure(prob, image, weights, lut, has_image, threshold, boxes, mask_buffer, mask_offsets, cos_d, sin_d,
+def _measure(prob, image, weights, lut, has_image, outline_level, boxes, mask_buffer, mask_offsets, cos_d, sin_d,
              centers, axes, angles, on_border, residual, refined):
     """The model's outline, then the image edge around it, for every hole at once; updates centers,
     axes, angles (from the mask's moments on entry), residual and refined in place.
 
-    1. The model's outline, subpixel: where the probability crosses the threshold along rays from the
-       mask's centroid; robustly fitted. It replaces the mask's moments where it is plausible (near
+    1. The model's outline, subpixel: where the probability crosses ``outline_level`` along rays from
+       the mask's centroid; robustly fitted. It replaces the mask's moments where it is plausible (near
        the centroid, a size like the mask's).
     2. The image edge nearest that outline, along rays from its center (points on another hole's
        pixels are that hole's edge); robustly fitted. Its center replaces the outline's where the two
@@ -156,7 +161,7 @@ def _measure(prob, image, weights, lut, has_image, threshold, boxes, mask_buffer
     # Pass 1: the model's outline.
     _ellipse_radii(centers, axes, angles, cos_d, sin_d, expected)
     _search_half_widths(axes, 0.5, 3.0, 16.0, half_widths)
-    _outline_kernel(prob, threshold, centers, expected, half_widths, cos_d, sin_d, points, valid)
+    _outline_kernel(prob, outline_level, centers, expected, half_widths, cos_d, sin_d, points, valid)
     o_centers, o_axes, o_angles, o_residual, _, o_ok = _robust_fits(points, valid, on_border)
     # Pass 2 starts from the outline where it was fitted.
     centers2, axes2, angles2 = centers.copy(), axes.copy(), angles.copy()
@@ -306,7 +311,8 @@ def extract_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, *,
             kernel_image, weights, lut = prob3, np.ones(1), None      # not read: no edge pass
         else:
             kernel_image, weights, lut = edge_kernel_image(image)
-        _measure(prob3, kernel_image, weights, lut, image is not None, float(threshold), instances.boxes,
+        outline_level = min(float(threshold), OUTLINE_LEVEL)
+        _measure(prob3, kernel_image, weights, lut, image is not None, outline_level, instances.boxes,
                  instances.mask_buffer, instances.mask_offsets, _RAY_COS, _RAY_SIN, centers, axes, angles,
                  on_border, residual, refined)
 

@@ -128,6 +128,25 @@ def test_without_the_image_holes_come_from_the_mask_and_are_not_marked_refined()
     assert abs(holes.diameters_px[0] - 30) < 1.5
 
 
+def test_a_high_detection_threshold_does_not_shrink_the_outline():
+    """A bundle detects at 0.9, but a hole's edge is where the model is undecided (p = 0.5): traced at
+    0.9, a soft map's outline would run 2.2 px inside the edge on every side."""
+    centers = np.array([[60.3, 50.6], [150.2, 70.1], [100.7, 140.4]])
+    diameters = np.array([12.0, 30.0, 56.0])
+    yy, xx = np.mgrid[0:190, 0:220].astype(float)
+    signed = np.full(yy.shape, -np.inf)             # px inside the nearest hole's edge
+    for (u, v), d in zip(centers, diameters):
+        signed = np.maximum(signed, d / 2 - np.hypot(xx - u, yy - v))
+    probability = (1.0 / (1.0 + np.exp(-signed / 1.0))).astype(np.float32)
+    for threshold in (0.5, 0.9):
+        holes = extract_holes(probability, None, threshold=threshold)
+        assert len(holes) == 3
+        for center, diameter in zip(centers, diameters):
+            k = _nearest(holes, center)
+            assert abs(holes.diameters_px[k] - diameter) < 0.2, (threshold, diameter, holes.diameters_px[k])
+            assert np.linalg.norm(holes.centers[k] - center) < 0.1
+
+
 def test_ids_are_numbered_left_to_right_top_to_bottom_and_min_diameter_filters():
     centers = np.array([[150.0, 40.0], [40.0, 42.0], [90.0, 120.0]])
     diameters = np.array([20.0, 12.0, 30.0])
