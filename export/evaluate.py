@@ -71,6 +71,10 @@ def match_holes(predicted: np.ndarray, truth: np.ndarray, truth_diameters: np.nd
     return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < 1e6]
 
 
+# Diameter bins (px) of the per-size breakdown: tiny, small, medium, large, very large.
+SIZE_BIN_EDGES_PX = (8.0, 16.0, 32.0, 64.0)
+
+
 @dataclass
 class HoleScore:
     """Accumulates per-image results; ``summary()`` gives the figures."""
@@ -84,24 +88,34 @@ class HoleScore:
     ignored: int = 0
     center_errors: list = field(default_factory=list)
     diameter_errors: list = field(default_factory=list)
+    truth_sizes: list = field(default_factory=list)       # (GT diameter px, matched) per counted GT hole
+    predicted_sizes: list = field(default_factory=list)   # (predicted diameter px, matched) per counted prediction
+    exact_sizes: list = field(default_factory=list)       # GT diameter px of each center_errors entry
 
     def add(self, predicted: PredictedHoles, truth: GroundTruthHoles, pred_mask: np.ndarray | None = None,
             truth_mask: np.ndarray | None = None, min_area_px: float = 0.0) -> None:
-        pairs = match_holes(predicted.centers, truth.centers, truth.diameters)
+        all_pairs = match_holes(predicted.centers, truth.centers, truth.diameters)
         ignore = np.zeros(len(truth), bool)
         if truth.areas is not None and min_area_px > 0:
             ignore = np.asarray(truth.areas) < min_area_px
-        ignored_predictions = sum(1 for _, t in pairs if ignore[t])
-        pairs = [(p, t) for p, t in pairs if not ignore[t]]
+        ignored_pred = {p for p, t in all_pairs if ignore[t]}
+        ignored_predictions = len(ignored_pred)
+        pairs = [(p, t) for p, t in all_pairs if not ignore[t]]
         self.images += 1
         self.ignored += int(ignore.sum())
         self.true_positives += len(pairs)
         self.false_positives += len(predicted) - len(pairs) - ignored_predictions
         self.false_negatives += int((~ignore).sum()) - len(pairs)
+        matched_truth = {t for _, t in pairs}
+        matched_pred = {p for p, _ in pairs}
+        self.truth_sizes += [(float(truth.diameters[t]), t in matched_truth) for t in range(len(truth)) if not ignore[t]]
+        self.predicted_sizes += [(float(predicted.diameters[p]), p in matched_pred) for p in range(len(predicted))
+                                 if p not in ignored_pred]
         for p, t in pairs:
             if truth.exact[t]:
                 self.center_errors.append(float(np.linalg.norm(predicted.centers[p] - truth.centers[t])))
                 self.diameter_errors.append(float(predicted.diameters[p] - truth.diameters[t]))
+                self.exact_sizes.append(float(truth.diameters[t]))
         if pred_mask is not None and truth_mask is not None:
             self.intersection += float(np.logical_and(pred_mask, truth_mask).sum())
             self.union += float(np.logical_or(pred_mask, truth_mask).sum())
@@ -126,7 +140,34 @@ class HoleScore:
             "diameter_error_mean_abs_px": round(float(np.mean(np.abs(diameters))), 4) if len(diameters) else None,
             "diameter_error_rms_px": round(float(np.sqrt(np.mean(diameters ** 2))), 4) if len(diameters) else None,
             "matched_with_exact_center": int(len(centers)),
+            "by_size": self.by_size(),
         }
+
+    def by_size(self, edges: Sequence[float] = SIZE_BIN_EDGES_PX) -> list[dict]:
+        """The figures per hole diameter bin: recall, center and diameter error by the true diameter,
+        precision by the predicted one (a false hole has no true size). Shows where a model fails: a
+        few big holes can dominate the center RMS, tiny ones the misses."""
+        bounds = [0.0, *edges, float("inf")]
+        truth = np.asarray(self.truth_sizes, float).reshape(-1, 2)
+        predicted = np.asarray(self.predicted_sizes, float).reshape(-1, 2)
+        exact = np.asarray(self.exact_sizes)
+        centers, diameters = np.asarray(self.center_errors), np.asarray(self.diameter_errors)
+        rows = []
+        for low, high in zip(bounds[:-1], bounds[1:]):
+            t = (truth[:, 0] >= low) & (truth[:, 0] < high)
+            p = (predicted[:, 0] >= low) & (predicted[:, 0] < high)
+            e = (exact >= low) & (exact < high)
+            if not (t.any() or p.any()):
+                continue
+            rows.append({
+                "diameter_px": f"{low:g}-{high:g}" if np.isfinite(high) else f">={low:g}",
+                "holes_true": int(t.sum()), "holes_predicted": int(p.sum()),
+                "recall": round(float(truth[t, 1].mean()), 5) if t.any() else None,
+                "precision": round(float(predicted[p, 1].mean()), 5) if p.any() else None,
+                "center_error_rms_px": round(float(np.sqrt(np.mean(centers[e] ** 2))), 4) if e.any() else None,
+                "diameter_error_mean_px": round(float(np.mean(diameters[e])), 4) if e.any() else None,
+            })
+        return rows
 
 
 def evaluate_probabilities(items: Iterable[LabeledImage], predict: Callable[[np.ndarray], np.ndarray],

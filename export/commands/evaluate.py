@@ -46,6 +46,10 @@ def parse_thresholds(text: str) -> list[float]:
     return values
 
 
+def _cell(value, width: int, digits: int) -> str:
+    return f"{value:{width}.{digits}f}" if value is not None else f"{'-':>{width}s}"
+
+
 def run(args: argparse.Namespace) -> int:
     from holevision.export.evaluate import evaluate_path, write_metrics
 
@@ -56,6 +60,15 @@ def run(args: argparse.Namespace) -> int:
     for key in ("images", "holes_true", "holes_predicted", "threshold", "precision", "recall", "f1", "mask_iou",
                 "center_error_rms_px", "center_error_p95_px", "diameter_error_mean_abs_px"):
         print(f"{key:28s} {metrics.get(key)}")
+    if metrics.get("by_size"):
+        print(f"\n{'diameter px':>11s} {'true':>5s} {'recall':>7s} {'found':>5s} {'precision':>9s} {'ctr rms px':>10s} "
+              f"{'diam err px':>11s}")
+        for row in metrics["by_size"]:
+            cells = [_cell(row[key], width, digits) for key, width, digits in
+                     (("recall", 7, 4), ("precision", 9, 4), ("center_error_rms_px", 10, 3),
+                      ("diameter_error_mean_px", 11, 2))]
+            print(f"{row['diameter_px']:>11s} {row['holes_true']:5d} {cells[0]} {row['holes_predicted']:5d} {cells[1]} "
+                  f"{cells[2]} {cells[3]}")
     if sweep:
         print(f"\n{'threshold':>9s} {'precision':>9s} {'recall':>7s} {'F1':>7s} {'ctr rms px':>10s}")
         for threshold, row in metrics["sweep"].items():

@@ -51,6 +51,28 @@ def test_center_and_diameter_errors_use_exact_ground_truth_only():
     assert s["mask_iou"] == pytest.approx(0.5)
 
 
+def test_by_size_splits_recall_precision_and_errors_by_diameter():
+    score = HoleScore()
+    # Truth: a 6 px hole (found, 0.3 px off), a 20 px hole (missed), a 100 px hole (found, 3 px off).
+    truth = GroundTruthHoles(np.array([[10.0, 10.0], [50.0, 50.0], [200.0, 200.0]]), np.array([6.0, 20.0, 100.0]),
+                             np.array([True, True, True]))
+    # Predictions: those two, plus a false 24 px hole far from everything.
+    predicted = PredictedHoles(np.array([[10.3, 10.0], [203.0, 200.0], [400.0, 50.0]]), np.array([5.0, 96.0, 24.0]))
+    score.add(predicted, truth)
+    rows = {row["diameter_px"]: row for row in score.summary()["by_size"]}
+    assert set(rows) == {"0-8", "16-32", ">=64"}
+    assert rows["0-8"]["recall"] == 1.0 and rows["0-8"]["precision"] == 1.0
+    assert rows["0-8"]["center_error_rms_px"] == pytest.approx(0.3)
+    assert rows["0-8"]["diameter_error_mean_px"] == pytest.approx(-1.0)
+    assert rows["16-32"]["holes_true"] == 1 and rows["16-32"]["recall"] == 0.0
+    assert rows["16-32"]["holes_predicted"] == 1 and rows["16-32"]["precision"] == 0.0
+    assert rows["16-32"]["center_error_rms_px"] is None
+    assert rows[">=64"]["center_error_rms_px"] == pytest.approx(3.0)
+    assert rows[">=64"]["diameter_error_mean_px"] == pytest.approx(-4.0)
+    # The bins add up to the totals.
+    assert sum(r["holes_true"] for r in rows.values()) == 3 and sum(r["holes_predicted"] for r in rows.values()) == 3
+
+
 def test_connected_components_find_discs_and_drop_specks():
     prob = np.zeros((64, 64), np.float32)
     cv2.circle(prob, (20, 30), 6, 1.0, -1)
