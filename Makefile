@@ -62,8 +62,8 @@ default-model: $(STAMP)
 
 # The packaged default model (runtime/default_bundle/, <= 10 MB): a `nano` run trained on synthetic parts.
 # DEFAULT_RUN defaults to runs/LATEST_STUDENT (the distilled student of make_default_model.sh); the shipped
-# bundle came from a fine-tuned nano run, `make default-bundle DEFAULT_RUN=runs/nano_ohem2/run
-# DEFAULT_CHECKPOINT=last DEFAULT_THRESHOLD=0.9` (README, "The default model", has the training commands).
+# bundle came from a fine-tuned nano run, `make default-bundle DEFAULT_RUN=runs/nano_ohem3/run
+# DEFAULT_CHECKPOINT=last DEFAULT_THRESHOLD=0.95` (README, "The default model", has the training commands).
 # Gated on the run's val set, INT8-calibrated on its unlabeled images, quality measured on fresh synthetic
 # sets (300 photo-style, seed 505; 100 CAD-style, seed 606). INT8 does not fit the 10 MB budget next to
 # fp32, so a full bundle (fp32 + INT8) also goes to build/default-bundle-full for `holevision bench model`.
