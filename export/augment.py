@@ -25,6 +25,22 @@ class AugmentConfig:
     blur_probability: float = 0.25      # Gaussian blur, sigma up to 1.5 px
     noise_sigma: float = 8.0            # Gaussian noise, up to this sigma (0..255)
 
+    @property
+    def pixel_exact(self) -> bool:
+        """No rotation, zoom or perspective: a view is the image's own pixels, moved, flipped or turned."""
+        return self.rotation_deg == 0 and self.scale == (1.0, 1.0) and self.perspective == 0
+
+
+# `holevision train --augment`: "full" varies pose, scale and light widely (few or real images); "light"
+# keeps every pixel as it was rendered (whole-pixel crops, flips and 90-degree turns, mild light changes)
+# for a last fine-tune on a large synthetic set whose renderer already varies pose and scale: resampling
+# blurs small holes and moves the nearest-neighbour mask's edges by up to a pixel against the image.
+AUGMENT_PRESETS = {
+    "full": AugmentConfig(),
+    "light": AugmentConfig(rotation_deg=0.0, scale=(1.0, 1.0), perspective=0.0, brightness=0.1,
+                           contrast=(0.85, 1.15), blur_probability=0.1, noise_sigma=4.0),
+}
+
 
 def _crop_homography(height: int, width: int, size: int, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
     """Homography from source image pixels to a size x size crop."""
@@ -32,11 +48,18 @@ def _crop_homography(height: int, width: int, size: int, rng: np.random.Generato
     # Keep the crop centre inside the image so crops are mostly image, never mostly padding.
     center = np.clip(center, [min(size / 2, width / 2), min(size / 2, height / 2)],
                      [max(width - size / 2, width / 2), max(height - size / 2, height / 2)])
+    if cfg.pixel_exact:
+        # Whole-pixel shifts: the view samples pixel centres, no interpolation. A flipped or turned view
+        # reaches one pixel further on one side, so keep a pixel of margin where the image has room.
+        far = np.array([width, height]) - size / 2 - 1
+        center = np.round(np.where(far >= size / 2, np.clip(center, size / 2, far), center))
     zoom = np.exp(rng.uniform(np.log(cfg.scale[0]), np.log(cfg.scale[1])))
     angle = np.deg2rad(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg))
     if cfg.flip:
         angle += rng.integers(0, 4) * np.pi / 2
     cos, sin = np.cos(angle) * zoom, np.sin(angle) * zoom
+    if cfg.pixel_exact:
+        cos, sin = np.round(cos), np.round(sin)  # quarter turns: exactly 0 and +-1
     flip = -1.0 if (cfg.flip and rng.random() < 0.5) else 1.0
     # source -> centered, rotated, scaled, flipped -> crop
     to_origin = np.array([[1, 0, -center[0]], [0, 1, -center[1]], [0, 0, 1]], float)

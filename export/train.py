@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .augment import AugmentConfig, augment_pair
+from .augment import AUGMENT_PRESETS, AugmentConfig, augment_pair
 from .labeled_images import LabeledImage, load_labeled_images
 from .losses import segmentation_loss
 
@@ -60,6 +60,7 @@ class TrainConfig:
     threshold: float = 0.5                    # hole probability threshold used in validation
     workers: int = 0                          # DataLoader workers
     hard_pixels: float = 1.0                  # cross-entropy over this fraction of hardest pixels (1 = all)
+    augment: str = "full"                     # augmentation preset: full | light (augment.AUGMENT_PRESETS)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -70,6 +71,8 @@ class TrainConfig:
             raise ValueError("epochs and batch must be >= 1")
         if not 0.0 < self.hard_pixels <= 1.0:
             raise ValueError(f"hard_pixels must be in (0, 1], got {self.hard_pixels}")
+        if self.augment not in AUGMENT_PRESETS:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENT_PRESETS)}, got {self.augment!r}")
 
 
 def resolve_device(device: str) -> str:
@@ -316,7 +319,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop
     trainable = [p for p in model.parameters() if p.requires_grad]
     lr = config.lr or DEFAULT_LR[config.mode]
     optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=config.weight_decay)
-    views = TrainingViews(items, config.size, config.seed)
+    views = TrainingViews(items, config.size, config.seed, AUGMENT_PRESETS[config.augment])
     loader = make_loader(views, batch=config.batch, seed=config.seed, steps_per_epoch=config.steps_per_epoch,
                          workers=config.workers)
     generator = loader.sampler.generator  # its state goes into last.pt so a resumed run draws the same views
@@ -342,7 +345,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop
 
     from .models import count_parameters
 
-    header = {"model": config.model, "mode": config.mode, "classes": classes, "size": config.size,
+    header = {"model": config.model, "mode": config.mode, "classes": classes, "size": config.size, "augment": config.augment,
               "train_images": len(items), "val_images": len(val_items), "device": device, "seed": config.seed,
               "parameters": count_parameters(model), "trainable_parameters": count_parameters(model, True)}
     return run_epochs(model=model, out=out, run_config=run_config, loader=loader, views=views, step_fn=step,

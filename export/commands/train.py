@@ -45,6 +45,10 @@ def register(registry) -> None:
                         "(default: 1 = every pixel)")
     p.add_argument("--threshold", type=float, default=0.5,
                    help="hole probability threshold of the per-epoch validation (default: 0.5)")
+    p.add_argument("--augment", choices=("full", "light"), default="full",
+                   help="full (default): rotation, zoom, perspective, flips, strong light changes - for few or "
+                        "real images; light: whole-pixel crops, flips, quarter turns, mild light changes, no "
+                        "resampling - a last fine-tune on a large synthetic set whose renderer varies pose itself")
     p.add_argument("--override", action="append", default=[], metavar="KEY=JSON",
                    help="model override, e.g. depths=[2,2,6,2] or decoder_channels=48 (repeatable)")
     p.add_argument("--out", help="run folder to write (config.json, best.pt, last.pt, metrics.json, summary.txt)")
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             size=args.size, epochs=args.epochs or 20, batch=args.batch, lr=args.lr, device=args.device, seed=args.seed,
             classes=args.classes.split(",") if args.classes else None, overrides=parse_overrides(args.override),
             steps_per_epoch=args.steps_per_epoch, workers=args.workers, hard_pixels=args.hard_pixels,
-            threshold=args.threshold)
+            threshold=args.threshold, augment=args.augment)
         result = train(config, stop_after=args.stop_after)
     best = result["best"] or {}
     print(f"best epoch {best.get('epoch')}: " + json.dumps(best.get("val") or {"train_loss": best.get("train_loss")}))
