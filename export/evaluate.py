@@ -1,7 +1,9 @@
 """Hole-level evaluation, as the line sees it.
 
 A predicted hole matches a ground-truth hole when their centers are within max(2 px, 0.25 x GT radius),
-one to one (Hungarian assignment on center distance). Figures: hole precision / recall / F1, hole-class
+one to one (Hungarian assignment on center distance). A hole cut by the image border or partly hidden
+has two fair centers, the middle of its seen part (a mask centroid) and the labelled center of the whole
+hole (an outline fit that completes the circle); a prediction near either matches. Figures: hole precision / recall / F1, hole-class
 mask IoU, center error of matched holes (RMS and p95, px; only ground truth with exact subpixel
 centers), diameter error (mean absolute and RMS, px).
 
@@ -58,13 +60,20 @@ def extract_predicted_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None 
 
 
 def match_holes(predicted: np.ndarray, truth: np.ndarray, truth_diameters: np.ndarray,
-                min_tolerance_px: float = 2.0, radius_fraction: float = 0.25) -> list[tuple[int, int]]:
-    """One-to-one (pred index, truth index) pairs within max(2 px, 0.25 x GT radius)."""
+                min_tolerance_px: float = 2.0, radius_fraction: float = 0.25,
+                truth_whole: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """One-to-one (pred index, truth index) pairs within max(2 px, 0.25 x GT radius).
+
+    ``truth_whole``: a second center per truth hole (the labelled center of a partly seen hole, where
+    ``truth`` holds the middle of its seen part); a prediction near either one matches.
+    """
     if len(predicted) == 0 or len(truth) == 0:
         return []
     from scipy.optimize import linear_sum_assignment
 
     distance = np.linalg.norm(predicted[:, None, :] - truth[None, :, :], axis=2)
+    if truth_whole is not None:
+        distance = np.minimum(distance, np.linalg.norm(predicted[:, None, :] - truth_whole[None, :, :], axis=2))
     tolerance = np.maximum(min_tolerance_px, radius_fraction * truth_diameters / 2.0)[None, :]
     cost = np.where(distance <= tolerance, distance, 1e6)
     rows, cols = linear_sum_assignment(cost)
@@ -94,7 +103,7 @@ class HoleScore:
 
     def add(self, predicted: PredictedHoles, truth: GroundTruthHoles, pred_mask: np.ndarray | None = None,
             truth_mask: np.ndarray | None = None, min_area_px: float = 0.0) -> None:
-        all_pairs = match_holes(predicted.centers, truth.centers, truth.diameters)
+        all_pairs = match_holes(predicted.centers, truth.centers, truth.diameters, truth_whole=truth.whole_centers)
         ignore = np.zeros(len(truth), bool)
         if truth.areas is not None and min_area_px > 0:
             ignore = np.asarray(truth.areas) < min_area_px

@@ -23,12 +23,19 @@ class LabeledDataError(ValueError):
 
 @dataclass
 class GroundTruthHoles:
-    """Ground-truth holes of one image; ``exact`` rows have a subpixel center from the labels."""
+    """Ground-truth holes of one image; ``exact`` rows have a subpixel center from the labels.
+
+    A hole cut by the image border or hidden in part has two fair centers: the middle of what is seen
+    (``centers``: what a mask's centroid finds) and the labelled center of the whole hole
+    (``whole_centers``: what an outline fit that completes the circle finds, and what a robot needs).
+    ``whole_centers`` is None where the labels give no center; otherwise it equals ``centers`` on exact rows.
+    """
 
     centers: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))   # (N, 2) u, v px
     diameters: np.ndarray = field(default_factory=lambda: np.zeros(0))      # (N,) mean full axis, px
     exact: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))    # (N,) center from labels, not cut
     areas: np.ndarray | None = None                                         # (N,) visible pixels (None: unknown)
+    whole_centers: np.ndarray | None = None                                 # (N, 2) labelled centers, or None
 
     def __len__(self) -> int:
         return len(self.centers)
@@ -106,7 +113,7 @@ def _instance_pixels(instance, height: int, width: int) -> np.ndarray:
 
 
 def _holes_from_sample(sample, hole_class: str = "hole") -> GroundTruthHoles:
-    centers, diameters, exact, areas = [], [], [], []
+    centers, diameters, exact, areas, whole_centers = [], [], [], [], []
     for instance in sample.instances:
         if instance.class_name != hole_class:
             continue
@@ -131,8 +138,10 @@ def _holes_from_sample(sample, hole_class: str = "hole") -> GroundTruthHoles:
         diameters.append(diameter)
         exact.append(is_exact)
         areas.append(area)
+        whole_centers.append(center if instance.center is None else tuple(map(float, instance.center[:2])))
     return GroundTruthHoles(np.asarray(centers, float).reshape(-1, 2), np.asarray(diameters, float),
-                            np.asarray(exact, bool), np.asarray(areas, float))
+                            np.asarray(exact, bool), np.asarray(areas, float),
+                            np.asarray(whole_centers, float).reshape(-1, 2))
 
 
 def load_labeled_images(path: str | Path, classes: tuple[str, ...] | None = None) -> list[LabeledImage]:

@@ -39,6 +39,40 @@ def test_matching_is_one_to_one_and_optimal():
     assert s["precision"] == 0.5 and s["recall"] == 1.0 and s["f1"] == pytest.approx(2 / 3, abs=1e-4)
 
 
+def test_a_partly_seen_hole_matches_at_its_seen_middle_or_its_whole_center():
+    # A 20 px hole cut by the left border: labelled center at u = -3, its seen part's middle at u = 3.
+    seen, whole, diameters = np.array([[3.0, 50.0]]), np.array([[-3.0, 50.0]]), np.array([20.0])  # tolerance 2.5
+    for u in (-3.2, 3.1):   # an outline fit that completes the circle / a mask centroid
+        assert match_holes(np.array([[u, 50.0]]), seen, diameters, truth_whole=whole) == [(0, 0)]
+    assert match_holes(np.array([[0.0, 50.0]]), seen, diameters, truth_whole=whole) == []  # 3 px from both
+    assert match_holes(np.array([[-3.2, 50.0]]), seen, diameters) == []  # the seen middle alone misses it
+    # Still one to one: a fit and a centroid on the same cut hole are one hit and one false hole.
+    score = HoleScore()
+    score.add(PredictedHoles(np.array([[-3.2, 50.0], [3.1, 50.0]]), np.array([20.0, 12.0])),
+              GroundTruthHoles(seen, diameters, np.array([False]), whole_centers=whole))
+    s = score.summary()
+    assert (s["true_positives"], s["false_positives"], s["false_negatives"]) == (1, 1, 0)
+    assert s["matched_with_exact_center"] == 0  # a cut hole never enters the center error
+
+
+def test_synthetic_labels_give_cut_holes_their_whole_center(tmp_path):
+    from holevision.export.synth import write_synthetic_dataset
+
+    data = tmp_path / "synth"
+    write_synthetic_dataset(data, count=4, seed=11, width=320, height=256, style="photo", progress=False)
+    labelled = {}
+    for annotation in json.loads((data / "annotations.json").read_text())["annotations"]:
+        labelled.setdefault(annotation["image_id"], []).append(annotation["center_uv"])
+    cut = 0
+    for image_id, item in enumerate(load_labeled_images(data), start=1):
+        holes = item.holes()
+        np.testing.assert_allclose(holes.whole_centers[holes.exact], holes.centers[holes.exact])
+        for row in np.flatnonzero(~holes.exact):
+            assert np.min(np.linalg.norm(np.asarray(labelled[image_id]) - holes.whole_centers[row], axis=1)) < 1e-6
+            cut += 1
+    assert cut > 0
+
+
 def test_center_and_diameter_errors_use_exact_ground_truth_only():
     score = HoleScore()
     truth = GroundTruthHoles(np.array([[10.0, 10.0], [50.0, 50.0]]), np.array([10.0, 10.0]), np.array([True, False]))
