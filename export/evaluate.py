@@ -224,12 +224,12 @@ def torch_predictor(model, device: str = "cpu") -> Callable[[np.ndarray], np.nda
     return predict
 
 
-def bundle_predictor(bundle_path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
+def bundle_predictor(bundle_path: str | Path, flips: int = 1) -> Callable[[np.ndarray], np.ndarray]:
     """``predict(image_bgr) -> (2, H, W)`` (background, hole) through the runtime's Detector: onnxruntime,
-    the bundle's tiling and stitching, exactly as on the line."""
+    the bundle's tiling and stitching, exactly as on the line (``flips``: mirror views averaged)."""
     from holevision.runtime.detector import Detector
 
-    detector = Detector(bundle_path)
+    detector = Detector(bundle_path, flips=flips)
 
     def predict(image_bgr: np.ndarray) -> np.ndarray:
         prob_hole = detector.probability(image_bgr)
@@ -240,12 +240,12 @@ def bundle_predictor(bundle_path: str | Path) -> Callable[[np.ndarray], np.ndarr
 
 def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu", threshold: float | None = None,
                   min_area_px: float | None = None, progress: bool = True, refine: bool = True,
-                  sweep: Sequence[float] = (), checkpoint: str = "best.pt") -> dict:
+                  sweep: Sequence[float] = (), checkpoint: str = "best.pt", flips: int = 1) -> dict:
     """Evaluate a training run folder (``config.json`` + ``best.pt``) or a model bundle on a dataset.
 
     ``threshold`` / ``min_area_px`` None: a bundle's own post-processing settings (what the runtime
     uses with it), 0.5 / 6 px for a run. ``sweep``: also these thresholds (same model pass), reported
-    under ``"sweep"`` as {threshold: summary}.
+    under ``"sweep"`` as {threshold: summary}. ``flips``: a bundle's mirror views averaged (Detector).
     """
     from .labeled_images import load_labeled_images
 
@@ -260,10 +260,13 @@ def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu",
         post = read_manifest(model_path).postprocess
         threshold = post.threshold if threshold is None else threshold
         min_area_px = post.min_area_px if min_area_px is None else min_area_px
-        predict = bundle_predictor(model_path)
+        predict = bundle_predictor(model_path, flips)
         classes = None
         kind = "bundle"
     else:
+        if flips != 1:
+            raise ValueError(f"--flips averages a bundle's mirror views as the runtime does; {model_path} is a "
+                             f"training run: export it first (holevision export)")
         threshold = 0.5 if threshold is None else threshold
         min_area_px = 6.0 if min_area_px is None else min_area_px
         from .train import load_run, resolve_device
@@ -280,7 +283,7 @@ def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu",
     if sweep:
         metrics["sweep"] = {str(t): by_threshold[t] for t in sorted(sweep)}
     metrics.update({"model": str(model_path), "model_kind": kind, "checkpoint": checkpoint if kind == "run" else None, "data": str(data), "threshold": threshold,
-                    "min_area_px": min_area_px, "refine": refine})
+                    "min_area_px": min_area_px, "refine": refine, "flips": flips})
     return metrics
 
 

@@ -49,6 +49,9 @@ class ModelConfig(_Section):
     threads: int = Field(0, ge=0, description="intra-op threads; 0 = onnxruntime's default")
     threshold: float | None = Field(None, gt=0, lt=1, description="hole probability threshold; None = bundle default")
     min_diameter_px: float = Field(3.0, ge=0)
+    flips: Literal[1, 2, 4] = Field(
+        1, description="mirror views averaged per frame: 2 or 4 find more holes more surely for 2x or 4x the "
+                       "model time; set threshold as chosen by `holevision eval --flips N --sweep`")
 
 
 class TriggerConfig(_Section):

@@ -27,6 +27,8 @@ from holevision.runtime.tiling import cut_tiles, plan_tiles, stitch
 log = logging.getLogger(__name__)
 
 HOLE_CLASS = "hole"
+# Detector(flips=N): the image axes flipped for each view whose probabilities are averaged.
+MIRROR_VIEWS = {1: ((),), 2: ((), (1,)), 4: ((), (1,), (0,), (0, 1))}
 
 
 class ImageError(ValueError):
@@ -67,12 +69,16 @@ class Detector:
     engine, threads, precision, providers: see `holevision.runtime.engines.create_engine`.
     threshold / min_area_px: hole probability threshold and smallest instance; None = the bundle's
     post-processing defaults. min_diameter_px: holes measured smaller than this are dropped.
+    flips: 1 (default) runs the model once per tile; 2 also on the left-right mirror image, 4 also on the
+    up-down and the both-ways mirrors, and averages the probabilities (test-time augmentation): fewer false
+    and missed holes for 2x or 4x the model time, for stations where accuracy matters more than latency.
+    An average is less extreme than one view, so choose the threshold with the same flips (eval --sweep).
     """
 
     def __init__(self, bundle: str | Path | Bundle | None = None, engine: str = "auto", threads: int = 0,
                  threshold: float | None = None, min_diameter_px: float = 0.0, *, precision: str = "fp32",
                  providers: list[str] | None = None, min_area_px: float | None = None, refine: bool = True,
-                 keep_probability: bool = True, warm_up: bool = True):
+                 keep_probability: bool = True, warm_up: bool = True, flips: int = 1):
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         manifest = self.bundle.manifest
         classes = manifest.outputs.classes
@@ -89,6 +95,9 @@ class Detector:
         if min_diameter_px < 0:
             raise ValueError(f"min_diameter_px must be >= 0, got {min_diameter_px}")
         self.min_diameter_px = float(min_diameter_px)
+        if flips not in MIRROR_VIEWS:
+            raise ValueError(f"flips must be 1, 2 or 4 (mirror views averaged), got {flips!r}")
+        self.flips = int(flips)
         self.refine = refine
         self.keep_probability = keep_probability
         self.batch, self.tile_height, self.tile_width = (manifest.input.batch, manifest.input.height,
@@ -107,10 +116,25 @@ class Detector:
         return self.bundle.sha256
 
     def probability(self, image_bgr: np.ndarray, timings: dict[str, float] | None = None) -> np.ndarray:
-        """(H, W) float32 hole probability of a frame of any size, in its original pixels."""
+        """(H, W) float32 hole probability of a frame of any size, in its original pixels (the mean over
+        ``flips`` mirror views)."""
         timings = {} if timings is None else timings
-        start = time.perf_counter()
         image = as_bgr(image_bgr)
+        total = None
+        for axes in MIRROR_VIEWS[self.flips]:
+            view_timings: dict[str, float] = {}
+            probability = self._probability_once(np.flip(image, axes) if axes else image, view_timings)
+            probability = np.flip(probability, axes) if axes else probability
+            total = probability if total is None else total + probability
+            for stage, seconds in view_timings.items():
+                timings[stage] = timings.get(stage, 0.0) + seconds
+        if self.flips == 1:
+            return total
+        return np.ascontiguousarray(total / np.float32(self.flips))
+
+    def _probability_once(self, image: np.ndarray, timings: dict[str, float]) -> np.ndarray:
+        start = time.perf_counter()
+        image = np.ascontiguousarray(image)
         height, width = image.shape[:2]
         plan = plan_tiles(height, width, self.tile_height, self.tile_width, self.overlap_px)
         tiles = cut_tiles(image, plan)

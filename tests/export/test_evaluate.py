@@ -166,6 +166,10 @@ def test_eval_command_on_a_run_writes_json(tmp_path):
                 "diameter_error_mean_abs_px"):
         assert key in metrics
     assert metrics["model_kind"] == "run" and metrics["images"] == 2
+    from holevision.export.evaluate import evaluate_path
+
+    with pytest.raises(ValueError, match="training run: export it first"):
+        evaluate_path(tmp_path / "run", data, flips=2)
 
 
 def test_missing_dataset_is_a_clear_error(tmp_path):
@@ -203,6 +207,9 @@ def test_eval_default_means_the_packaged_bundle(tmp_path):
     assert metrics["model_kind"] == "bundle"
     assert Path(metrics["model"]).name == "default_bundle"
     assert 0.0 <= metrics["f1"] <= 1.0 and metrics["holes_true"] > 0
+    assert main(["eval", "--model", "default", "--data", str(data), "--json", str(out), "--flips", "2"]) == 0
+    mirrored = json.loads(out.read_text())
+    assert mirrored["flips"] == 2 and mirrored["holes_true"] == metrics["holes_true"]
 
 
 def test_eval_of_a_bundle_uses_its_own_post_processing_unless_told(tmp_path):

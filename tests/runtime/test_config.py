@@ -29,6 +29,7 @@ def test_shipped_systemd_config_is_valid():
     ("[trigger]\nmode = 'sometimes'\n", "trigger.mode"),
     ("[source]\nfps = -1\n", "source.fps"),
     ("[calibration]\nrobot_pose_format = 'abb'\n", "calibration.robot_pose_format"),
+    ("[model]\nflips = 3\n", "model.flips"),
 ])
 def test_errors_name_file_and_field(tmp_path, text, field):
     path = tmp_path / "bad.toml"

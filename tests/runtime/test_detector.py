@@ -98,3 +98,27 @@ def test_a_model_with_stride_4_output_is_upsampled_and_the_edge_fit_restores_pre
     assert detection.probability.shape == (200, 300)
     _check(detection.holes, centers, diameters)
     assert detection.holes.refined.all()
+
+
+@pytest.mark.parametrize("flips", [2, 4])
+def test_mirror_views_are_flipped_back_before_they_are_averaged(fake_bundle, flips):
+    # An asymmetric scene larger than the model (tiled): a mirror view not flipped back would put the
+    # averaged holes in the wrong places. The fake model is per-pixel, so every view agrees exactly.
+    centers = np.array([[40.3, 50.6], [190.2, 120.4], [250.7, 40.1]])
+    scene = render_holes((300, 170), centers, [12.0, 22.0, 16.0], seed=5, color=True)
+    single = Detector(fake_bundle).detect(scene.image)
+    detector = Detector(fake_bundle, flips=flips)
+    calls = []
+    run = detector.engine.run
+    detector.engine.run = lambda batch: calls.append(len(batch)) or run(batch)
+    averaged = detector.detect(scene.image)
+    np.testing.assert_allclose(averaged.probability, single.probability, atol=1e-6)
+    assert averaged.probability.flags.c_contiguous
+    _check(averaged.holes, centers, [12.0, 22.0, 16.0])
+    tiles_per_view = len(calls) // flips
+    assert tiles_per_view >= 2 and len(calls) == flips * tiles_per_view
+
+
+def test_flips_other_than_1_2_4_are_refused(fake_bundle):
+    with pytest.raises(ValueError, match="flips must be 1, 2 or 4"):
+        Detector(fake_bundle, flips=3)
