@@ -33,6 +33,8 @@ def register(registry) -> None:
     p.add_argument("--holes", type=int, default=50, help="holes per synthetic frame (default 50)")
     p.add_argument("--engine", default="auto", choices=("auto", "onnxruntime", "tensorrt"))
     p.add_argument("--threads", type=int, default=0, help="inference threads (default 0: all cores)")
+    p.add_argument("--flips", type=int, default=1, choices=(1, 2, 4),
+                   help="mirror views averaged per frame, as `detect --flips` (default 1)")
     p.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
     p.set_defaults(func=run)
 
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 1 or args.warmup < 0 or args.holes < 0:
         raise ValueError("--frames must be >= 1, --warmup >= 0 and --holes >= 0")
     result = bench_detect(args.model, size=args.size, frames=args.frames, warmup=args.warmup, holes=args.holes,
-                          engine=args.engine, threads=args.threads)
+                          engine=args.engine, threads=args.threads, flips=args.flips)
     print(format_table(result))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

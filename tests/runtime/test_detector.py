@@ -122,3 +122,11 @@ def test_mirror_views_are_flipped_back_before_they_are_averaged(fake_bundle, fli
 def test_flips_other_than_1_2_4_are_refused(fake_bundle):
     with pytest.raises(ValueError, match="flips must be 1, 2 or 4"):
         Detector(fake_bundle, flips=3)
+
+
+def test_the_detect_benchmark_runs_with_mirror_views(fake_bundle):
+    from holevision.runtime.benchmarks.detect_bench import bench_detect, format_table
+
+    result = bench_detect(fake_bundle, size=(200, 150), frames=2, warmup=0, holes=3, extraction_repeats=1, flips=2)
+    assert result["flips"] == 2 and result["stages"]["model"]["median_ms"] > 0
+    assert "x2 mirror views" in format_table(result)
