@@ -3,9 +3,9 @@
 A predicted hole matches a ground-truth hole when their centers are within max(2 px, 0.25 x GT radius),
 one to one (Hungarian assignment on center distance). A hole cut by the image border or partly hidden
 has two fair centers, the middle of its seen part (a mask centroid) and the labelled center of the whole
-hole (an outline fit that completes the circle); a prediction near either matches. Figures: hole precision / recall / F1, hole-class
-mask IoU, center error of matched holes (RMS and p95, px; only ground truth with exact subpixel
-centers), diameter error (mean absolute and RMS, px).
+hole (an outline fit that completes the circle); a prediction near either matches. Figures: hole
+precision / recall / F1, hole-class mask IoU, center error of matched holes (RMS and p95, px; only
+ground truth with exact subpixel centers), diameter error (mean absolute and RMS, px).
 
 Holes are extracted from the probability map by the runtime's own post-processing
 (``holevision.runtime.holes.extract_holes``) when it is installed, otherwise by plain connected

@@ -345,8 +345,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop
 
     from .models import count_parameters
 
-    header = {"model": config.model, "mode": config.mode, "classes": classes, "size": config.size, "augment": config.augment,
-              "train_images": len(items), "val_images": len(val_items), "device": device, "seed": config.seed,
+    header = {"model": config.model, "mode": config.mode, "classes": classes, "size": config.size,
+              "augment": config.augment, "train_images": len(items), "val_images": len(val_items), "device": device, "seed": config.seed,
               "parameters": count_parameters(model), "trainable_parameters": count_parameters(model, True)}
     return run_epochs(model=model, out=out, run_config=run_config, loader=loader, views=views, step_fn=step,
                       optimizer=optimizer, scheduler=scheduler, epochs=config.epochs, start_epoch=start_epoch,
