@@ -7,6 +7,7 @@ A bundle is a folder::
     model.int8.onnx            optional, static QDQ INT8 that passed its accuracy gate
     model.fp16.onnx            optional, for GPUs
     model.trt10.8-sm89.plan    optional TensorRT plans, named by TensorRT version and GPU
+    verifier.onnx              optional hole verifier (postprocess.verifier; runtime/hole_verifier.py)
 
 The runtime verifies the sha256 of every file listed in the manifest and refuses a bundle that does
 not match (a changed byte, a missing file, or an unlisted model file).
@@ -56,9 +57,20 @@ class OutputSpec(_Strict):
     stride: int = Field(1, ge=1, description="input pixels per output pixel of `probabilities`")
 
 
+class VerifierSpec(_Strict):
+    """A second look at each candidate hole (see holevision.runtime.hole_verifier)."""
+
+    file: str = Field("verifier.onnx", description="the verifier's ONNX file in the bundle")
+    min_score: float = Field(0.5, gt=0, lt=1, description="candidates the verifier scores below this are dropped")
+    crop_px: int = Field(32, ge=8, le=256, description="side of the square crop around each hole, px")
+    span: float = Field(3.0, gt=1, le=10, description="the crop covers span x the hole's diameter")
+
+
 class PostprocessSpec(_Strict):
-    threshold: float = Field(0.5, gt=0, lt=1, description="hole probability threshold")
+    threshold: float = Field(0.5, gt=0, lt=1, description="hole probability threshold (for the verifier's "
+                                                          "candidates when there is one)")
     min_area_px: float = Field(6.0, ge=0, description="instances smaller than this are dropped")
+    verifier: VerifierSpec | None = Field(None, description="optional hole verifier run on every candidate")
 
 
 class TilingSpec(_Strict):
@@ -184,6 +196,9 @@ def verify_bundle(path: str | Path) -> list[str]:
     problems = []
     if "model.onnx" not in manifest.files:
         problems.append(f"{path / 'model.onnx'}: not listed in the manifest (every bundle has an fp32 model)")
+    verifier = manifest.postprocess.verifier
+    if verifier is not None and verifier.file not in manifest.files:
+        problems.append(f"{path / verifier.file}: postprocess.verifier names it but the manifest does not list it")
     for name, expected in sorted(manifest.files.items()):
         file = path / name
         if "/" in name or "\\" in name or name == MANIFEST:

@@ -20,7 +20,9 @@ def describe_manifest(manifest: Manifest, path: str | Path | None = None) -> str
              f"{m.input.width}, 3); normalization inside the graph",
              f"outputs    {', '.join(m.outputs.names)}; classes {', '.join(m.outputs.classes)}; "
              f"probabilities in '{m.outputs.probabilities}'",
-             f"post       threshold {m.postprocess.threshold}, min area {m.postprocess.min_area_px} px",
+             f"post       threshold {m.postprocess.threshold}, min area {m.postprocess.min_area_px} px"
+             + ("" if m.postprocess.verifier is None else
+                f"; hole verifier {m.postprocess.verifier.file} keeps scores >= {m.postprocess.verifier.min_score}"),
              f"tiling     {m.tiling.tile_height}x{m.tiling.tile_width} tiles, overlap {m.tiling.overlap_px} px"]
     metrics = m.metrics
     parity = metrics.get("parity_fp32")
@@ -42,6 +44,12 @@ def describe_manifest(manifest: Manifest, path: str | Path | None = None) -> str
                 q = figures[precision]
                 lines.append(f"quality    {set_name} ({figures.get('images')} images) {precision}: hole F1 "
                              f"{_figure(q.get('f1'))}, center RMS {_figure(q.get('center_rms_px'), '.3f')} px")
+    verifier = metrics.get("verifier")
+    if verifier:
+        before, after = verifier.get("val_without_verifier") or {}, verifier.get("val_with_verifier") or {}
+        lines.append(f"verifier   val hole F1 {_figure(before.get('f1'))} without (threshold "
+                     f"{verifier.get('val_threshold_without_verifier')}) -> {_figure(after.get('f1'))} with it "
+                     f"(candidates >= {verifier.get('candidate_threshold')}); {verifier.get('val')}")
     if metrics.get("fp16"):
         fp16 = metrics["fp16"]
         lines.append(f"fp16       {fp16.get('detail')}; hole F1 vs fp32 {_figure(fp16.get('hole_f1_vs_fp32'))}")

@@ -52,6 +52,9 @@ class ModelConfig(_Section):
     flips: Literal[1, 2, 4] = Field(
         1, description="mirror views averaged per frame: 2 or 4 find more holes more surely for 2x or 4x the "
                        "model time; set threshold as chosen by `holevision eval --flips N --sweep`")
+    verifier: bool = Field(
+        True, description="run the bundle's hole verifier when it has one (holevision train-verifier); false "
+                          "reports every candidate at the threshold")
 
 
 class TriggerConfig(_Section):

@@ -22,6 +22,7 @@ from holevision.runtime.bundle import Bundle, BundleError, load_bundle
 from holevision.runtime.detections import Holes
 from holevision.runtime.engines import Engine, create_engine
 from holevision.runtime.holes import extract_holes, warm_up_extraction
+from holevision.runtime.hole_verifier import HoleVerifier
 from holevision.runtime.tiling import cut_tiles, plan_tiles, stitch
 
 log = logging.getLogger(__name__)
@@ -73,12 +74,16 @@ class Detector:
     up-down and the both-ways mirrors, and averages the probabilities (test-time augmentation): fewer false
     and missed holes for 2x or 4x the model time, for stations where accuracy matters more than latency.
     An average is less extreme than one view, so choose the threshold with the same flips (eval --sweep).
+    verify: run the bundle's hole verifier (``postprocess.verifier``) on every candidate, when it has one:
+    the verifier's score replaces the hole's, candidates below ``min_score`` (None: the bundle's) are
+    dropped. False reports every candidate at the threshold, as a bundle without a verifier does.
     """
 
     def __init__(self, bundle: str | Path | Bundle | None = None, engine: str = "auto", threads: int = 0,
                  threshold: float | None = None, min_diameter_px: float = 0.0, *, precision: str = "fp32",
                  providers: list[str] | None = None, min_area_px: float | None = None, refine: bool = True,
-                 keep_probability: bool = True, warm_up: bool = True, flips: int = 1):
+                 keep_probability: bool = True, warm_up: bool = True, flips: int = 1, verify: bool = True,
+                 min_score: float | None = None):
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         manifest = self.bundle.manifest
         classes = manifest.outputs.classes
@@ -103,9 +108,27 @@ class Detector:
         self.batch, self.tile_height, self.tile_width = (manifest.input.batch, manifest.input.height,
                                                          manifest.input.width)
         self.overlap_px = manifest.tiling.overlap_px
+        self.verifier = self._load_verifier(min_score, threads) if verify else None
         if warm_up:
             # The model's first runs, and the first extraction (compiled kernels load or compile).
             self.warm_up_s = self.engine.warm_up() + warm_up_extraction()
+
+    def _load_verifier(self, min_score: float | None, threads: int) -> HoleVerifier | None:
+        spec = self.bundle.manifest.postprocess.verifier
+        if spec is None:
+            if min_score is not None:
+                raise BundleError(f"{self.bundle.path / 'manifest.json'}: min_score is the cut of a hole verifier and "
+                                  f"this bundle has none (holevision train-verifier adds one)")
+            return None
+        return HoleVerifier(self.bundle.path / spec.file, min_score=spec.min_score if min_score is None else min_score,
+                            crop_px=spec.crop_px, span=spec.span, threads=threads or 1)
+
+    def extract(self, probability: np.ndarray, image: np.ndarray) -> Holes:
+        """Post-processing alone: the measured holes of a probability map (then the bundle's verifier, when
+        it has one and ``verify`` is on). The free-running pipeline calls this apart from the model."""
+        holes = extract_holes(probability, image, threshold=self.threshold, min_area_px=self.min_area_px,
+                              refine=self.refine, min_diameter_px=self.min_diameter_px)
+        return holes if self.verifier is None else self.verifier(holes, probability, image)
 
     @property
     def model_name(self) -> str:
@@ -160,13 +183,12 @@ class Detector:
         return probability
 
     def detect(self, image_bgr: np.ndarray) -> Detection:
-        """Holes in one frame: probability map -> instances -> subpixel edge fit -> numbered Holes."""
+        """Holes in one frame: probability map -> instances -> subpixel edge fit (-> verifier) -> numbered Holes."""
         timings: dict[str, float] = {}
         image = as_bgr(image_bgr) if np.asarray(image_bgr).ndim != 2 else np.asarray(image_bgr)
         probability = self.probability(image, timings)
         start = time.perf_counter()
-        holes = extract_holes(probability, image, threshold=self.threshold, min_area_px=self.min_area_px,
-                              refine=self.refine, min_diameter_px=self.min_diameter_px)
+        holes = self.extract(probability, image)
         timings["extract"] = time.perf_counter() - start
         return Detection(holes=holes, width=int(image.shape[1]), height=int(image.shape[0]),
                          probability=probability if self.keep_probability else None, timings=timings)

@@ -161,8 +161,8 @@ def split_detector(detector):
     """(model_fn, post_fn) when the detector can run its model and its post-processing separately, else None.
 
     ``model_fn(image, timings) -> probability`` and ``post_fn(probability, image) -> Holes``. Uses
-    ``detector.probability`` + ``detector.extract`` when both exist; for a runtime ``Detector`` without
-    ``extract`` it calls ``holes.extract_holes`` with the detector's own post-processing settings.
+    ``detector.probability`` + ``detector.extract`` when both exist; for a detector without
+    ``extract`` (a stand-in) it calls ``holes.extract_holes`` with the detector's own post-processing settings.
     """
     probability = getattr(detector, "probability", None)
     if not callable(probability):

@@ -130,7 +130,8 @@ def build_service(config, *, detector=None, config_path: str = "config", on_resu
 
         detector = Detector(bundle=config.model.bundle, engine=config.model.engine, threads=config.model.threads,
                             threshold=config.model.threshold, min_diameter_px=config.model.min_diameter_px,
-                            providers=config.model.providers or None, flips=config.model.flips)
+                            providers=config.model.providers or None, flips=config.model.flips,
+                            verify=config.model.verifier)
     model_name = str(getattr(detector, "model_name", "") or "")
     model_sha = str(getattr(detector, "model_sha256", "") or "")
     geometry = HoleGeometry.from_config(config.calibration, config_path)

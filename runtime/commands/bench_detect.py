@@ -35,6 +35,8 @@ def register(registry) -> None:
     p.add_argument("--threads", type=int, default=0, help="inference threads (default 0: all cores)")
     p.add_argument("--flips", type=int, default=1, choices=(1, 2, 4),
                    help="mirror views averaged per frame, as `detect --flips` (default 1)")
+    p.add_argument("--no-verifier", action="store_true",
+                   help="skip the bundle's hole verifier (its time is part of the extract stage)")
     p.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
     p.set_defaults(func=run)
 
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 1 or args.warmup < 0 or args.holes < 0:
         raise ValueError("--frames must be >= 1, --warmup >= 0 and --holes >= 0")
     result = bench_detect(args.model, size=args.size, frames=args.frames, warmup=args.warmup, holes=args.holes,
-                          engine=args.engine, threads=args.threads, flips=args.flips)
+                          engine=args.engine, threads=args.threads, flips=args.flips, verify=not args.no_verifier)
     print(format_table(result))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

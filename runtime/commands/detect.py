@@ -45,6 +45,9 @@ def register(registry) -> None:
     p.add_argument("--flips", type=int, default=1, choices=(1, 2, 4),
                    help="average the model over 1 (default), 2 or 4 mirror views of each image: fewer false and "
                         "missed holes for 2x or 4x the model time (pick --threshold with eval --flips --sweep)")
+    p.add_argument("--no-verifier", action="store_true",
+                   help="skip the bundle's hole verifier (holevision train-verifier), if it has one: every candidate "
+                        "at the threshold is reported")
     p.set_defaults(func=run)
 
 
@@ -146,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         raise ValueError("no images to process: " + "; ".join(problems or args.images))
     detector = Detector(args.model, engine=args.engine, threads=args.threads, threshold=args.threshold,
-                        min_diameter_px=args.min_diameter, keep_probability=False, flips=args.flips)
+                        min_diameter_px=args.min_diameter, keep_probability=False, flips=args.flips,
+                        verify=not args.no_verifier)
     overlay_dir = Path(args.overlay) if args.overlay else None
     if overlay_dir:
         overlay_dir.mkdir(parents=True, exist_ok=True)

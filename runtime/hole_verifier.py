@@ -1,0 +1,117 @@
+"""A second look at every hole the model proposes: `HoleVerifier` keeps real holes, drops look-alikes.
+
+The segmentation model marks pixels; one threshold on its probability trades missed holes (a real hole
+the model is unsure of, p 0.4-0.9) against false ones (a pit, a screw head, a shadow). A bundle may carry
+a small verifier (``verifier.onnx``, trained by ``holevision train-verifier``) that judges each candidate
+found at the bundle's (low) threshold as a whole: a crop around the hole scaled to its size, of the
+grey image and of the probability map, plus the hole's measurements. Its output, a per-hole
+probability that this is a hole, replaces the hole's score; holes below ``min_score`` are dropped.
+
+Pure functions build the verifier's inputs (`verifier_inputs`); `HoleVerifier` runs the ONNX file with
+onnxruntime. Training uses the same `verifier_inputs`, so what it learns is what the line computes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from holevision.runtime.detections import Holes
+
+# The measurements fed next to the crops, in this order (the ONNX input "measures").
+MEASURES = ("score", "log_diameter_px", "circularity", "fit_residual_px", "no_fit", "refined", "on_border")
+CROP_INPUT, MEASURES_INPUT, SCORE_OUTPUT = "crops", "measures", "score"
+GREY_NORMALISATION_FLOOR = 0.02   # a flat crop is not blown up into noise
+SMALLEST_DIAMETER_PX = 2.0        # the crop of a tinier hole spans at least span x this
+
+
+def grey_float(image: np.ndarray) -> np.ndarray:
+    """(H, W) float32 grey in [0, 1] of a uint8 grey or BGR frame."""
+    image = np.asarray(image)
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return grey.astype(np.float32) / np.float32(255.0)
+
+
+def hole_measures(holes: Holes) -> np.ndarray:
+    """(N, len(MEASURES)) float32: what extraction measured of each hole (see MEASURES)."""
+    residual = np.asarray(holes.fit_residual, np.float64)
+    no_fit = ~np.isfinite(residual)
+    columns = [holes.scores, np.log(np.maximum(holes.diameters_px, 1e-3)), holes.circularity,
+               np.where(no_fit, -1.0, residual), no_fit, holes.refined, holes.on_border]
+    return np.stack([np.asarray(c, np.float64) for c in columns], axis=1).astype(np.float32).reshape(-1, len(MEASURES))
+
+
+def hole_crops(holes: Holes, probability: np.ndarray, grey: np.ndarray, crop_px: int, span: float) -> np.ndarray:
+    """(N, 2, crop_px, crop_px) float32: around each hole, ``span`` x its diameter scaled to ``crop_px``.
+
+    Channel 0: the grey image, standardised per crop (mean 0, std 1: lighting does not matter);
+    channel 1: the model's hole probability. The hole's center is the crop's center.
+    """
+    crops = np.zeros((len(holes), 2, crop_px, crop_px), np.float32)
+    probability = np.asarray(probability, np.float32)
+    middle = crop_px / 2 - 0.5
+    for i, ((u, v), diameter) in enumerate(zip(holes.centers, holes.diameters_px)):
+        scale = crop_px / (span * max(float(diameter), SMALLEST_DIAMETER_PX))
+        warp = np.array([[scale, 0.0, middle - scale * u], [0.0, scale, middle - scale * v]], np.float32)
+        shrink = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        patch = cv2.warpAffine(grey, warp, (crop_px, crop_px), flags=shrink, borderMode=cv2.BORDER_REFLECT)
+        crops[i, 0] = (patch - patch.mean()) / (patch.std() + GREY_NORMALISATION_FLOOR)
+        crops[i, 1] = cv2.warpAffine(probability, warp, (crop_px, crop_px), flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    return crops
+
+
+def verifier_inputs(holes: Holes, probability: np.ndarray, image: np.ndarray, crop_px: int,
+                    span: float) -> dict[str, np.ndarray]:
+    """The verifier's two inputs for these holes: {"crops": (N, 2, S, S), "measures": (N, M)}."""
+    return {CROP_INPUT: hole_crops(holes, probability, grey_float(image), crop_px, span),
+            MEASURES_INPUT: hole_measures(holes)}
+
+
+def keep_verified(holes: Holes, scores: np.ndarray, min_score: float) -> Holes:
+    """The holes scoring at least ``min_score``, their scores replaced by the verifier's, renumbered 1..N."""
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    if len(scores) != len(holes):
+        raise ValueError(f"{len(scores)} verifier scores for {len(holes)} holes")
+    rescored = holes[np.arange(len(holes))]
+    rescored.scores = scores
+    kept = rescored[scores >= min_score]
+    kept.ids = np.arange(1, len(kept) + 1, dtype=np.int64)
+    return kept
+
+
+class HoleVerifier:
+    """Runs a bundle's ``verifier.onnx`` (``postprocess.verifier`` in its manifest) on candidate holes."""
+
+    def __init__(self, path: str | Path, *, min_score: float, crop_px: int, span: float, threads: int = 1):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(int(threads), 1)
+        options.log_severity_level = 3
+        self.path = Path(path)
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        names = {i.name for i in self.session.get_inputs()}
+        if names != {CROP_INPUT, MEASURES_INPUT}:
+            raise ValueError(f"{self.path}: a hole verifier takes inputs {CROP_INPUT!r} and {MEASURES_INPUT!r}, "
+                             f"this file takes {sorted(names)}")
+        if not 0.0 < min_score < 1.0:
+            raise ValueError(f"{self.path}: min_score must be in (0, 1), got {min_score}")
+        self.min_score, self.crop_px, self.span = float(min_score), int(crop_px), float(span)
+
+    def scores(self, holes: Holes, probability: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """(N,) probability that each candidate is a hole."""
+        if len(holes) == 0:
+            return np.zeros(0)
+        inputs = verifier_inputs(holes, probability, image, self.crop_px, self.span)
+        return self.session.run([SCORE_OUTPUT], inputs)[0].astype(np.float64).reshape(-1)
+
+    def __call__(self, holes: Holes, probability: np.ndarray, image: np.ndarray,
+                 min_score: float | None = None) -> Holes:
+        """The candidates the verifier accepts, scored by it and renumbered."""
+        if len(holes) == 0:
+            return holes
+        cut = self.min_score if min_score is None else float(min_score)
+        return keep_verified(holes, self.scores(holes, probability, image), cut)
