@@ -44,17 +44,23 @@ def connected_component_holes(prob_hole: np.ndarray, threshold: float = 0.5, min
 
 
 def extract_predicted_holes(prob_hole: np.ndarray, image_bgr: np.ndarray | None = None, threshold: float = 0.5,
-                            min_area_px: float = 6.0, refine: bool = True) -> PredictedHoles:
+                            min_area_px: float = 6.0, refine: bool = True,
+                            verify: Callable | None = None) -> PredictedHoles:
     """The runtime's hole extraction when available, else connected components.
 
     ``refine`` (with an image) runs the runtime's subpixel edge fit; off, centers come from the mask.
+    ``verify``: a bundle's hole verifier, ``verify(holes, prob_hole, image_bgr) -> Holes`` (runtime
+    ``HoleVerifier``), run on the extracted candidates as the runtime's Detector runs it.
     """
     try:
         from holevision.runtime.holes import extract_holes
     except ImportError:
         return connected_component_holes(prob_hole, threshold, min_area_px)
-    holes = extract_holes(prob_hole.astype(np.float32), image_bgr if refine else None, threshold=threshold,
+    prob_hole = prob_hole.astype(np.float32)
+    holes = extract_holes(prob_hole, image_bgr if refine else None, threshold=threshold,
                           min_area_px=min_area_px, refine=refine)
+    if verify is not None and image_bgr is not None:
+        holes = verify(holes, prob_hole, image_bgr)
     return PredictedHoles(np.asarray(holes.centers, float).reshape(-1, 2), np.asarray(holes.axes, float).mean(axis=1)
                           if len(holes) else np.zeros(0))
 
@@ -188,8 +194,10 @@ def evaluate_probabilities(items: Iterable[LabeledImage], predict: Callable[[np.
 
 def evaluate_thresholds(items: Iterable[LabeledImage], predict: Callable[[np.ndarray], np.ndarray],
                         thresholds: Sequence[float], min_area_px: float = 6.0, hole_index: int = 1,
-                        progress: bool = False, refine: bool = True) -> dict[float, dict]:
-    """The figures at each threshold, running the model once per image: {threshold: summary}."""
+                        progress: bool = False, refine: bool = True,
+                        verify: Callable | None = None) -> dict[float, dict]:
+    """The figures at each threshold, running the model once per image: {threshold: summary}.
+    ``verify``: a hole verifier run on each threshold's candidates (see extract_predicted_holes)."""
     scores = {threshold: HoleScore() for threshold in thresholds}
     items = list(items)
     iterator = items
@@ -202,7 +210,7 @@ def evaluate_thresholds(items: Iterable[LabeledImage], predict: Callable[[np.nda
         prob_hole = predict(image)[hole_index]
         truth, truth_mask = item.holes(), item.semantic_mask() == hole_index
         for threshold, score in scores.items():
-            predicted = extract_predicted_holes(prob_hole, image, threshold, min_area_px, refine)
+            predicted = extract_predicted_holes(prob_hole, image, threshold, min_area_px, refine, verify)
             score.add(predicted, truth, prob_hole > threshold, truth_mask, min_area_px)
     return {threshold: score.summary() for threshold, score in scores.items()}
 
@@ -224,28 +232,33 @@ def torch_predictor(model, device: str = "cpu") -> Callable[[np.ndarray], np.nda
     return predict
 
 
-def bundle_predictor(bundle_path: str | Path, flips: int = 1) -> Callable[[np.ndarray], np.ndarray]:
-    """``predict(image_bgr) -> (2, H, W)`` (background, hole) through the runtime's Detector: onnxruntime,
-    the bundle's tiling and stitching, exactly as on the line (``flips``: mirror views averaged)."""
+def bundle_predictor(bundle_path: str | Path, flips: int = 1, *, verify: bool = True,
+                     min_score: float | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], Callable | None]:
+    """(``predict``, ``verifier``) through the runtime's Detector, exactly as on the line:
+    ``predict(image_bgr) -> (2, H, W)`` (background, hole) with onnxruntime and the bundle's tiling and
+    stitching (``flips``: mirror views averaged); ``verifier``: the bundle's hole verifier (None when it
+    has none or ``verify`` is False; ``min_score`` None: the bundle's own)."""
     from holevision.runtime.detector import Detector
 
-    detector = Detector(bundle_path, flips=flips)
+    detector = Detector(bundle_path, flips=flips, verify=verify, min_score=min_score)
 
     def predict(image_bgr: np.ndarray) -> np.ndarray:
         prob_hole = detector.probability(image_bgr)
         return np.stack([1.0 - prob_hole, prob_hole])
 
-    return predict
+    return predict, detector.verifier
 
 
 def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu", threshold: float | None = None,
                   min_area_px: float | None = None, progress: bool = True, refine: bool = True,
-                  sweep: Sequence[float] = (), checkpoint: str = "best.pt", flips: int = 1) -> dict:
+                  sweep: Sequence[float] = (), checkpoint: str = "best.pt", flips: int = 1,
+                  verify: bool = True, min_score: float | None = None) -> dict:
     """Evaluate a training run folder (``config.json`` + ``best.pt``) or a model bundle on a dataset.
 
     ``threshold`` / ``min_area_px`` None: a bundle's own post-processing settings (what the runtime
     uses with it), 0.5 / 6 px for a run. ``sweep``: also these thresholds (same model pass), reported
     under ``"sweep"`` as {threshold: summary}. ``flips``: a bundle's mirror views averaged (Detector).
+    ``verify`` / ``min_score``: a bundle's hole verifier on or off, and its cut (None: the bundle's).
     """
     from .labeled_images import load_labeled_images
 
@@ -260,13 +273,16 @@ def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu",
         post = read_manifest(model_path).postprocess
         threshold = post.threshold if threshold is None else threshold
         min_area_px = post.min_area_px if min_area_px is None else min_area_px
-        predict = bundle_predictor(model_path, flips)
+        predict, verifier = bundle_predictor(model_path, flips, verify=verify, min_score=min_score)
         classes = None
         kind = "bundle"
     else:
         if flips != 1:
             raise ValueError(f"--flips averages a bundle's mirror views as the runtime does; {model_path} is a "
                              f"training run: export it first (holevision export)")
+        if min_score is not None:
+            raise ValueError(f"--min-score is the cut of a bundle's hole verifier; {model_path} is a training run")
+        verifier = None
         threshold = 0.5 if threshold is None else threshold
         min_area_px = 6.0 if min_area_px is None else min_area_px
         from .train import load_run, resolve_device
@@ -278,12 +294,13 @@ def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu",
         kind = "run"
     items = load_labeled_images(data, classes)
     by_threshold = evaluate_thresholds(items, predict, sorted({threshold, *sweep}), min_area_px, progress=progress,
-                                       refine=refine)
+                                       refine=refine, verify=verifier)
     metrics = dict(by_threshold[threshold])
     if sweep:
         metrics["sweep"] = {str(t): by_threshold[t] for t in sorted(sweep)}
     metrics.update({"model": str(model_path), "model_kind": kind, "checkpoint": checkpoint if kind == "run" else None, "data": str(data), "threshold": threshold,
-                    "min_area_px": min_area_px, "refine": refine, "flips": flips})
+                    "min_area_px": min_area_px, "refine": refine, "flips": flips,
+                    "verifier": None if verifier is None else {"file": str(verifier.path), "min_score": verifier.min_score}})
     return metrics
 
 

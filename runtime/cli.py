@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "holevision.export.commands.distill",
     "holevision.export.commands.evaluate",
     "holevision.export.commands.export",
+    "holevision.export.commands.train_verifier",
     "holevision.runtime.commands.bundle",
     "holevision.runtime.commands.bench_model",
     "holevision.runtime.commands.recipe",

@@ -11,6 +11,7 @@ EXAMPLES = """\
   holevision eval --model bundles/nano --data data/test                    an exported bundle, through the runtime
   holevision eval --model runs/nano --data data/val --sweep 0.5,0.6,0.7,0.8,0.9   pick the threshold for export --threshold
   holevision eval --model default --data data/val --flips 4 --sweep 0.85,0.9,0.95   the threshold for detect --flips 4
+  holevision eval --model default --data data/test --no-verifier            what the bundle's hole verifier adds
 """
 
 
@@ -31,6 +32,11 @@ def register(registry) -> None:
                    help="centers from the mask only (skip the runtime's subpixel edge fit)")
     p.add_argument("--flips", type=int, default=1, choices=(1, 2, 4),
                    help="a bundle only: average 1 (default), 2 or 4 mirror views as `detect --flips` does")
+    p.add_argument("--no-verifier", action="store_true",
+                   help="a bundle only: skip its hole verifier (train-verifier) and report every candidate at the "
+                        "threshold, to see what the verifier adds")
+    p.add_argument("--min-score", type=float,
+                   help="a bundle only: drop candidates its hole verifier scores below this (default: the bundle's)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best",
                    help="a run's best.pt (default) or last.pt")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (runs only)")
@@ -59,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     sweep = parse_thresholds(args.sweep) if args.sweep else ()
     metrics = evaluate_path(args.model, args.data, device=args.device, threshold=args.threshold,
                             min_area_px=args.min_area, refine=not args.no_refine, sweep=sweep,
-                            checkpoint=f"{args.checkpoint}.pt", flips=args.flips)
+                            checkpoint=f"{args.checkpoint}.pt", flips=args.flips, verify=not args.no_verifier,
+                            min_score=args.min_score)
     for key in ("images", "holes_true", "holes_predicted", "threshold", "precision", "recall", "f1", "mask_iou",
                 "center_error_rms_px", "center_error_p95_px", "diameter_error_mean_abs_px"):
         print(f"{key:28s} {metrics.get(key)}")

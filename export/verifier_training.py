@@ -1,0 +1,339 @@
+"""Train a bundle's hole verifier: candidates at a low threshold -> hole or not -> ``verifier.onnx``.
+
+    candidates = collect_candidates(detector, labeled_items, config)   # crops + measures + labels
+    net = fit_verifier(candidates, config)                             # a small CNN, seconds per epoch
+    cut, table = best_cut(candidate_scores(net, val_candidates), val_candidates)
+    export_verifier_onnx(net, "verifier.onnx")                         # measure normalisation inside
+
+The verifier sees each candidate as the runtime will (holevision.runtime.hole_verifier builds the
+inputs for both), so it must be trained on the candidates of the very bundle it ships in.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from holevision.runtime.hole_verifier import (CROP_INPUT, MEASURES, MEASURES_INPUT, SCORE_OUTPUT,
+                                               verifier_inputs)
+
+from .evaluate import match_holes
+from .labeled_images import LabeledImage
+
+CUTS = tuple(round(0.05 * k, 2) for k in range(1, 20))   # min_score values tried on validation candidates
+PARITY_TOLERANCE = 1e-4                                   # max |score| difference, torch vs ONNX Runtime
+
+
+@dataclass
+class VerifierConfig:
+    candidate_threshold: float = 0.3   # hole probability of candidates: low, the verifier removes the false ones
+    crop_px: int = 32
+    span: float = 3.0                  # a crop covers span x the hole diameter
+    epochs: int = 20
+    batch: int = 128
+    lr: float = 3e-3
+    seed: int = 0
+
+    def check(self) -> None:
+        if not 0.0 < self.candidate_threshold < 1.0:
+            raise ValueError(f"candidate threshold must be in (0, 1), got {self.candidate_threshold}")
+        if not 8 <= self.crop_px <= 256 or self.crop_px % 8:
+            raise ValueError(f"crop size must be a multiple of 8 in 8..256 px, got {self.crop_px}")
+        if not 1.0 < self.span <= 10.0:
+            raise ValueError(f"span must be in (1, 10] hole diameters, got {self.span}")
+        if self.epochs < 1 or self.batch < 2 or self.lr <= 0:
+            raise ValueError(f"epochs >= 1, batch >= 2 and lr > 0 please (got {self.epochs}, {self.batch}, {self.lr})")
+
+
+@dataclass
+class Candidates:
+    """Candidate holes of a labeled set with the verifier's inputs and whether each is a real hole."""
+
+    crops: np.ndarray                  # (N, 2, S, S) float32
+    measures: np.ndarray               # (N, len(MEASURES)) float32
+    labels: np.ndarray                 # (N,) 1.0 = matches a labelled hole, 0.0 = not a hole
+    holes_true: int                    # labelled holes in the set (found or not), tiny ones excepted
+    images: int = 0
+    matched_per_image: list = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def label_candidates(centers: np.ndarray, truth, min_area_px: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """(labels, keep, holes_true) for candidates at ``centers`` against one image's ground truth.
+
+    A candidate is a hole (1) when it matches a labelled hole as evaluation matches them (one to one,
+    within max(2 px, a quarter radius) of the seen middle or the whole center). A candidate matching a
+    labelled hole smaller than ``min_area_px`` is left out (``keep`` False): evaluation ignores those.
+    """
+    ignore = np.zeros(len(truth), bool) if truth.areas is None else np.asarray(truth.areas) < min_area_px
+    labels, keep = np.zeros(len(centers)), np.ones(len(centers), bool)
+    for p, t in match_holes(centers, truth.centers, truth.diameters, truth_whole=truth.whole_centers):
+        if ignore[t]:
+            keep[p] = False
+        else:
+            labels[p] = 1.0
+    return labels, keep, int((~ignore).sum())
+
+
+def collect_candidates(detector, items: Sequence[LabeledImage], config: VerifierConfig, *,
+                       progress: bool = True, desc: str = "candidates") -> Candidates:
+    """Run ``detector`` (a runtime Detector built with verify=False at the candidate threshold) on every
+    labeled image; the candidates' verifier inputs and labels."""
+    from tqdm import tqdm
+
+    crops, measures, labels, holes_true, matched = [], [], [], 0, []
+    for item in tqdm(items, desc=desc, unit="img", disable=not progress):
+        image = item.read_image()
+        probability = detector.probability(image)
+        holes = detector.extract(probability, image)
+        label, keep, count = label_candidates(holes.centers, item.holes(), detector.min_area_px)
+        inputs = verifier_inputs(holes[keep], probability, image, config.crop_px, config.span)
+        crops.append(inputs[CROP_INPUT])
+        measures.append(inputs[MEASURES_INPUT])
+        labels.append(label[keep])
+        holes_true += count
+        matched.append(int(label.sum()))
+    size = config.crop_px
+    return Candidates(
+        crops=np.concatenate(crops) if crops else np.zeros((0, 2, size, size), np.float32),
+        measures=np.concatenate(measures) if measures else np.zeros((0, len(MEASURES)), np.float32),
+        labels=np.concatenate(labels) if labels else np.zeros(0), holes_true=holes_true, images=len(items),
+        matched_per_image=matched)
+
+
+def _verifier_net(crop_px: int, measure_mean: np.ndarray, measure_std: np.ndarray):
+    import torch
+    from torch import nn
+
+    def block(i, o):
+        return nn.Sequential(nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
+
+    class HoleVerifierNet(nn.Module):
+        """Crops (grey, probability) -> conv tower -> with the standardised measures -> hole logit."""
+
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("measure_mean", torch.as_tensor(measure_mean, dtype=torch.float32))
+            self.register_buffer("measure_std", torch.as_tensor(measure_std, dtype=torch.float32))
+            self.tower = nn.Sequential(block(2, 16), block(16, 16), nn.MaxPool2d(2), block(16, 32), block(32, 32),
+                                       nn.MaxPool2d(2), block(32, 48), nn.MaxPool2d(2), block(48, 64),
+                                       nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.classify = nn.Sequential(nn.Linear(64 + len(measure_mean), 32), nn.ReLU(inplace=True),
+                                          nn.Dropout(0.2), nn.Linear(32, 1))
+
+        def forward(self, crops, measures):
+            standard = (measures - self.measure_mean) / self.measure_std
+            return self.classify(torch.cat([self.tower(crops), standard], dim=1))[:, 0]
+
+    return HoleVerifierNet()
+
+
+def fit_verifier(train: Candidates, config: VerifierConfig, *, progress: bool = True,
+                 report: Callable[[int, float], None] | None = None):
+    """A verifier network fitted to ``train`` (binary cross-entropy, mirrored and transposed crops)."""
+    import torch
+    from torch import nn
+    from tqdm import tqdm
+
+    config.check()
+    if len(train) == 0 or train.labels.min() == train.labels.max():
+        raise ValueError(f"the training candidates must hold both holes and non-holes; got {len(train)} candidates, "
+                         f"{int(train.labels.sum())} of them holes: use more labelled images or another threshold")
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    mean, std = train.measures.mean(axis=0), train.measures.std(axis=0) + 1e-6
+    net = _verifier_net(config.crop_px, mean, std)
+    crops, measures = torch.from_numpy(train.crops), torch.from_numpy(train.measures)
+    labels = torch.as_tensor(train.labels, dtype=torch.float32)
+    steps = math.ceil(len(labels) / config.batch)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.epochs * steps)
+    net.train()
+    for epoch in tqdm(range(config.epochs), desc="verifier", unit="epoch", disable=not progress):
+        order, total = torch.randperm(len(labels), generator=generator), 0.0
+        for first in range(0, len(labels), config.batch):
+            rows = order[first:first + config.batch]
+            if len(rows) < 2:
+                continue
+            batch = crops[rows]
+            flip_u, flip_v, transpose = torch.rand(3, generator=generator) < 0.5
+            batch = batch.flip(3) if flip_u else batch
+            batch = batch.flip(2) if flip_v else batch
+            batch = batch.transpose(2, 3) if transpose else batch
+            loss = nn.functional.binary_cross_entropy_with_logits(net(batch, measures[rows]), labels[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.item() * len(rows)
+        if report is not None:
+            report(epoch + 1, total / len(labels))
+    return net.eval()
+
+
+def candidate_scores(net, candidates: Candidates, batch: int = 1024) -> np.ndarray:
+    """(N,) the verifier's probability that each candidate is a hole (torch)."""
+    import torch
+
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for first in range(0, len(candidates), batch):
+            rows = slice(first, first + batch)
+            logits = net(torch.from_numpy(candidates.crops[rows]), torch.from_numpy(candidates.measures[rows]))
+            out.append(torch.sigmoid(logits).numpy())
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+def f1_at(scores: np.ndarray, candidates: Candidates, cut: float) -> dict:
+    """Hole precision / recall / F1 when the candidates scoring >= ``cut`` are kept."""
+    kept = scores >= cut
+    tp = int(candidates.labels[kept].sum())
+    fp = int(kept.sum()) - tp
+    fn = candidates.holes_true - tp
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+    return {"min_score": cut, "precision": round(precision, 5), "recall": round(recall, 5), "f1": round(f1, 5)}
+
+
+def best_cut(scores: np.ndarray, candidates: Candidates, cuts: Sequence[float] = CUTS) -> tuple[float, list[dict]]:
+    """The ``min_score`` with the best F1 on these (validation) candidates, and the table of all tried."""
+    table = [f1_at(scores, candidates, cut) for cut in cuts]
+    best = max(table, key=lambda row: (row["f1"], -abs(row["min_score"] - 0.5)))
+    return best["min_score"], table
+
+
+def _with_sigmoid(net):
+    """The network with a sigmoid on top, as one torch module (what the ONNX file computes)."""
+    import torch
+
+    class Score(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, crops, measures):
+            return torch.sigmoid(self.inner(crops, measures))
+
+    return Score(net).eval()
+
+
+def export_verifier_onnx(net, path: str | Path, crop_px: int, check: Candidates | None = None) -> float:
+    """Write ``net`` as ONNX (opset 17, any number of candidates); returns the max |score| difference
+    between torch and ONNX Runtime on ``check`` (or random inputs), refusing more than PARITY_TOLERANCE."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    path = Path(path)
+    graph = _with_sigmoid(net)
+    if check is not None and len(check):
+        crops, measures = check.crops[:256], check.measures[:256]
+    else:
+        rng = np.random.default_rng(0)
+        crops = rng.normal(size=(8, 2, crop_px, crop_px)).astype(np.float32)
+        measures = rng.normal(size=(8, len(MEASURES))).astype(np.float32)
+    example = (torch.from_numpy(crops[:2]), torch.from_numpy(measures[:2]))
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")   # the TorchScript exporter's deprecation notice; it is the one opset 17 needs
+        torch.onnx.export(graph, example, str(path), input_names=[CROP_INPUT, MEASURES_INPUT],
+                          output_names=[SCORE_OUTPUT], opset_version=17, dynamo=False,
+                          dynamic_axes={CROP_INPUT: {0: "holes"}, MEASURES_INPUT: {0: "holes"},
+                                        SCORE_OUTPUT: {0: "holes"}})
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    onnx_scores = session.run([SCORE_OUTPUT], {CROP_INPUT: crops, MEASURES_INPUT: measures})[0]
+    with torch.no_grad():
+        torch_scores = graph(torch.from_numpy(crops), torch.from_numpy(measures)).numpy()
+    difference = float(np.max(np.abs(onnx_scores - torch_scores))) if len(crops) else 0.0
+    if difference > PARITY_TOLERANCE:
+        path.unlink(missing_ok=True)
+        raise RuntimeError(f"{path}: the exported verifier differs from torch by {difference:.2e} "
+                           f"(limit {PARITY_TOLERANCE:g}); not written")
+    return difference
+
+
+def train_verifier_bundle(bundle: str | Path, data: str | Path | Sequence[str | Path], val: str | Path,
+                          out: str | Path,
+                          config: VerifierConfig, *, progress: bool = True,
+                          say: Callable[[str], None] = print) -> dict:
+    """Train a verifier for ``bundle`` on the labeled set(s) ``data`` (fit) and ``val`` (its cut and the
+    figures), and write ``out``: the bundle's files + ``verifier.onnx``, the manifest's post-processing
+    set to the candidate threshold and the verifier. Returns the figures written to metrics.verifier."""
+    import shutil
+
+    from holevision.runtime.bundle import VerifierSpec, load_bundle
+    from holevision.runtime.detector import Detector
+    from holevision.runtime.hole_verifier import HoleVerifier
+
+    from .bundle_writer import collect_provenance, publish_bundle, staging_folder
+    from .evaluate import evaluate_thresholds
+    from .labeled_images import load_labeled_images
+
+    config.check()
+    source = load_bundle(bundle)
+    data = [data] if isinstance(data, (str, Path)) else list(data)
+    train_items = [item for folder in data for item in load_labeled_images(folder)]
+    val_items = load_labeled_images(val)
+    detector = Detector(source, threshold=config.candidate_threshold, verify=False)
+    say(f"candidates at hole probability >= {config.candidate_threshold} from {source.path}")
+    train = collect_candidates(detector, train_items, config, progress=progress, desc="fit candidates")
+    held = collect_candidates(detector, val_items, config, progress=progress, desc="val candidates")
+    say(f"fit: {len(train)} candidates in {train.images} images, {int(train.labels.sum())} of "
+        f"{train.holes_true} labelled holes among them; val: {len(held)} candidates, "
+        f"{int(held.labels.sum())} of {held.holes_true}")
+    net = fit_verifier(train, config, progress=progress)
+    cut, table = best_cut(candidate_scores(net, held), held)
+
+    staging = staging_folder(out)
+    try:
+        for name in source.manifest.files:
+            if name != "verifier.onnx":
+                shutil.copy2(source.path / name, staging / name)
+        parity = export_verifier_onnx(net, staging / "verifier.onnx", config.crop_px, check=held)
+        spec = VerifierSpec(min_score=cut, crop_px=config.crop_px, span=config.span)
+        post = source.manifest.postprocess
+        verifier = HoleVerifier(staging / spec.file, min_score=cut, crop_px=spec.crop_px, span=spec.span)
+
+        def predict(image):
+            prob = detector.probability(image)
+            return np.stack([1.0 - prob, prob])
+
+        without = evaluate_thresholds(val_items, predict, [post.threshold], post.min_area_px)[post.threshold]
+        with_verifier = evaluate_thresholds(val_items, predict, [config.candidate_threshold], post.min_area_px,
+                                            verify=verifier)[config.candidate_threshold]
+        figures = {
+            "val": str(val), "fit": [str(d) for d in data], "candidate_threshold": config.candidate_threshold,
+            "min_score": cut, "fit_candidates": len(train), "fit_images": train.images,
+            "val_candidates": len(held), "onnx_vs_torch_max_abs_score_diff": parity,
+            "val_without_verifier": {k: without[k] for k in ("f1", "precision", "recall", "center_error_rms_px")},
+            "val_with_verifier": {k: with_verifier[k] for k in ("f1", "precision", "recall", "center_error_rms_px")},
+            "val_threshold_without_verifier": post.threshold,
+            "val_cuts": table,
+        }
+        manifest = source.manifest.model_copy(deep=True)
+        manifest.postprocess = post.model_copy(update={"threshold": config.candidate_threshold, "verifier": spec})
+        manifest.metrics = {**manifest.metrics, "verifier": figures}
+        manifest.provenance = {**manifest.provenance, "verifier": collect_provenance(
+            dataset={"fit": [str(d) for d in data], "val": str(val)}, seed=config.seed,
+            note=f"hole verifier: {config.epochs} epochs, batch {config.batch}, lr {config.lr}, "
+                 f"crop {config.crop_px} px over {config.span} diameters")}
+        manifest.files = {}
+        publish_bundle(staging, out, manifest)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    say(f"val F1 {without['f1']:.4f} without the verifier (threshold {post.threshold}) -> "
+        f"{with_verifier['f1']:.4f} with it (candidates >= {config.candidate_threshold}, min_score {cut}); "
+        f"precision {without['precision']:.4f} -> {with_verifier['precision']:.4f}, "
+        f"recall {without['recall']:.4f} -> {with_verifier['recall']:.4f}")
+    say(f"wrote {out}")
+    return figures
