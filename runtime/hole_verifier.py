@@ -27,11 +27,10 @@ GREY_NORMALISATION_FLOOR = 0.02   # a flat crop is not blown up into noise
 SMALLEST_DIAMETER_PX = 2.0        # the crop of a tinier hole spans at least span x this
 
 
-def grey_float(image: np.ndarray) -> np.ndarray:
-    """(H, W) float32 grey in [0, 1] of a uint8 grey or BGR frame."""
+def grey_image(image: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 grey of a uint8 grey or BGR frame (no float copy of the whole frame: crops convert)."""
     image = np.asarray(image)
-    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    return grey.astype(np.float32) / np.float32(255.0)
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
 def hole_measures(holes: Holes) -> np.ndarray:
@@ -46,7 +45,8 @@ def hole_measures(holes: Holes) -> np.ndarray:
 def hole_crops(holes: Holes, probability: np.ndarray, grey: np.ndarray, crop_px: int, span: float) -> np.ndarray:
     """(N, 2, crop_px, crop_px) float32: around each hole, ``span`` x its diameter scaled to ``crop_px``.
 
-    Channel 0: the grey image, standardised per crop (mean 0, std 1: lighting does not matter);
+    ``grey``: the (H, W) uint8 grey frame. Channel 0: the grey image, standardised per crop (mean 0,
+    std ~1, as levels in 0..1 divided by std + GREY_NORMALISATION_FLOOR: lighting does not matter);
     channel 1: the model's hole probability. The hole's center is the crop's center.
     """
     crops = np.zeros((len(holes), 2, crop_px, crop_px), np.float32)
@@ -56,7 +56,8 @@ def hole_crops(holes: Holes, probability: np.ndarray, grey: np.ndarray, crop_px:
         scale = crop_px / (span * max(float(diameter), SMALLEST_DIAMETER_PX))
         warp = np.array([[scale, 0.0, middle - scale * u], [0.0, scale, middle - scale * v]], np.float32)
         shrink = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        patch = cv2.warpAffine(grey, warp, (crop_px, crop_px), flags=shrink, borderMode=cv2.BORDER_REFLECT)
+        patch = cv2.warpAffine(grey, warp, (crop_px, crop_px), flags=shrink,
+                               borderMode=cv2.BORDER_REFLECT).astype(np.float32) / np.float32(255.0)
         crops[i, 0] = (patch - patch.mean()) / (patch.std() + GREY_NORMALISATION_FLOOR)
         crops[i, 1] = cv2.warpAffine(probability, warp, (crop_px, crop_px), flags=cv2.INTER_LINEAR,
                                      borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
@@ -66,7 +67,7 @@ def hole_crops(holes: Holes, probability: np.ndarray, grey: np.ndarray, crop_px:
 def verifier_inputs(holes: Holes, probability: np.ndarray, image: np.ndarray, crop_px: int,
                     span: float) -> dict[str, np.ndarray]:
     """The verifier's two inputs for these holes: {"crops": (N, 2, S, S), "measures": (N, M)}."""
-    return {CROP_INPUT: hole_crops(holes, probability, grey_float(image), crop_px, span),
+    return {CROP_INPUT: hole_crops(holes, probability, grey_image(image), crop_px, span),
             MEASURES_INPUT: hole_measures(holes)}
 
 

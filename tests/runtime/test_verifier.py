@@ -31,8 +31,8 @@ def test_a_crop_puts_the_hole_in_its_middle_scaled_to_its_size():
     u, v = 40.3, 30.7
     small, large = dark_disc(80, 96, u, v, 5.0), dark_disc(160, 192, 2 * u, 2 * v, 10.0)
     prob = (small < 120).astype(np.float32)
-    crop_small = hole_crops(one_hole(u, v, 10.0), prob, small.astype(np.float32) / 255, 32, 3.0)[0]
-    crop_large = hole_crops(one_hole(2 * u, 2 * v, 20.0), prob, large.astype(np.float32) / 255, 32, 3.0)[0]
+    crop_small = hole_crops(one_hole(u, v, 10.0), prob, small, 32, 3.0)[0]
+    crop_large = hole_crops(one_hole(2 * u, 2 * v, 20.0), prob, large, 32, 3.0)[0]
     assert np.allclose(dark_centroid(crop_small[0]), [15.5, 15.5], atol=0.25)
     # Twice the hole at twice the size: the same crop (the verifier sees holes at one scale).
     assert np.corrcoef(crop_small[0].ravel(), crop_large[0].ravel())[0, 1] > 0.97
