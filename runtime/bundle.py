@@ -63,7 +63,7 @@ class VerifierSpec(_Strict):
     file: str = Field("verifier.onnx", description="the verifier's ONNX file in the bundle")
     min_score: float = Field(0.5, gt=0, lt=1, description="candidates the verifier scores below this are dropped")
     crop_px: int = Field(32, ge=8, le=256, description="side of the square crop around each hole, px")
-    span: float = Field(4.0, gt=1, le=10, description="the crop covers span x the hole's diameter")
+    span: float = Field(3.0, gt=1, le=10, description="the crop covers span x the hole's diameter")
 
 
 class PostprocessSpec(_Strict):

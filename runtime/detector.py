@@ -108,12 +108,12 @@ class Detector:
         self.batch, self.tile_height, self.tile_width = (manifest.input.batch, manifest.input.height,
                                                          manifest.input.width)
         self.overlap_px = manifest.tiling.overlap_px
-        self.verifier = self._load_verifier(min_score, threads) if verify else None
+        self.verifier = self._load_verifier(min_score) if verify else None
         if warm_up:
             # The model's first runs, and the first extraction (compiled kernels load or compile).
             self.warm_up_s = self.engine.warm_up() + warm_up_extraction()
 
-    def _load_verifier(self, min_score: float | None, threads: int) -> HoleVerifier | None:
+    def _load_verifier(self, min_score: float | None) -> HoleVerifier | None:
         spec = self.bundle.manifest.postprocess.verifier
         if spec is None:
             if min_score is not None:
@@ -121,7 +121,7 @@ class Detector:
                                   f"this bundle has none (holevision train-verifier adds one)")
             return None
         return HoleVerifier(self.bundle.path / spec.file, min_score=spec.min_score if min_score is None else min_score,
-                            crop_px=spec.crop_px, span=spec.span, threads=threads or 1)
+                            crop_px=spec.crop_px, span=spec.span)
 
     def extract(self, probability: np.ndarray, image: np.ndarray) -> Holes:
         """Post-processing alone: the measured holes of a probability map (then the bundle's verifier, when

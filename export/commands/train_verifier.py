@@ -35,7 +35,7 @@ def register(registry) -> None:
                    help="hole probability of the candidates (default: 0.3; lower finds more holes for the verifier "
                         "to judge)")
     p.add_argument("--crop", type=int, default=32, help="crop side in px (default: 32)")
-    p.add_argument("--span", type=float, default=4.0, help="a crop covers this many hole diameters (default: 4)")
+    p.add_argument("--span", type=float, default=3.0, help="a crop covers this many hole diameters (default: 3)")
     p.add_argument("--epochs", type=int, default=20, help="training epochs (default: 20)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (one-cycle; default: 3e-3)")
