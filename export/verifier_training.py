@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +59,6 @@ class Candidates:
     labels: np.ndarray                 # (N,) 1.0 = matches a labelled hole, 0.0 = not a hole
     holes_true: int                    # labelled holes in the set (found or not), tiny ones excepted
     images: int = 0
-    matched_per_image: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -88,7 +87,7 @@ def collect_candidates(detector, items: Sequence[LabeledImage], config: Verifier
     labeled image; the candidates' verifier inputs and labels."""
     from tqdm import tqdm
 
-    crops, measures, labels, holes_true, matched = [], [], [], 0, []
+    crops, measures, labels, holes_true = [], [], [], 0
     for item in tqdm(items, desc=desc, unit="img", disable=not progress):
         image = item.read_image()
         probability = detector.probability(image)
@@ -99,16 +98,14 @@ def collect_candidates(detector, items: Sequence[LabeledImage], config: Verifier
         measures.append(inputs[MEASURES_INPUT])
         labels.append(label[keep])
         holes_true += count
-        matched.append(int(label.sum()))
     size = config.crop_px
     return Candidates(
         crops=np.concatenate(crops) if crops else np.zeros((0, 2, size, size), np.float32),
         measures=np.concatenate(measures) if measures else np.zeros((0, len(MEASURES)), np.float32),
-        labels=np.concatenate(labels) if labels else np.zeros(0), holes_true=holes_true, images=len(items),
-        matched_per_image=matched)
+        labels=np.concatenate(labels) if labels else np.zeros(0), holes_true=holes_true, images=len(items))
 
 
-def _verifier_net(crop_px: int, measure_mean: np.ndarray, measure_std: np.ndarray):
+def _verifier_net(measure_mean: np.ndarray, measure_std: np.ndarray):
     import torch
     from torch import nn
 
@@ -136,8 +133,7 @@ def _verifier_net(crop_px: int, measure_mean: np.ndarray, measure_std: np.ndarra
     return HoleVerifierNet()
 
 
-def fit_verifier(train: Candidates, config: VerifierConfig, *, progress: bool = True,
-                 report: Callable[[int, float], None] | None = None):
+def fit_verifier(train: Candidates, config: VerifierConfig, *, progress: bool = True):
     """A verifier network fitted to ``train`` (binary cross-entropy, mirrored and transposed crops)."""
     import torch
     from torch import nn
@@ -150,15 +146,15 @@ def fit_verifier(train: Candidates, config: VerifierConfig, *, progress: bool = 
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     mean, std = train.measures.mean(axis=0), train.measures.std(axis=0) + 1e-6
-    net = _verifier_net(config.crop_px, mean, std)
+    net = _verifier_net(mean, std)
     crops, measures = torch.from_numpy(train.crops), torch.from_numpy(train.measures)
     labels = torch.as_tensor(train.labels, dtype=torch.float32)
     steps = math.ceil(len(labels) / config.batch)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-3)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.epochs * steps)
     net.train()
-    for epoch in tqdm(range(config.epochs), desc="verifier", unit="epoch", disable=not progress):
-        order, total = torch.randperm(len(labels), generator=generator), 0.0
+    for _ in tqdm(range(config.epochs), desc="verifier", unit="epoch", disable=not progress):
+        order = torch.randperm(len(labels), generator=generator)
         for first in range(0, len(labels), config.batch):
             rows = order[first:first + config.batch]
             if len(rows) < 2:
@@ -173,9 +169,6 @@ def fit_verifier(train: Candidates, config: VerifierConfig, *, progress: bool = 
             loss.backward()
             optimizer.step()
             schedule.step()
-            total += loss.item() * len(rows)
-        if report is not None:
-            report(epoch + 1, total / len(labels))
     return net.eval()
 
 
@@ -263,12 +256,13 @@ def export_verifier_onnx(net, path: str | Path, crop_px: int, check: Candidates 
 
 
 def train_verifier_bundle(bundle: str | Path, data: str | Path | Sequence[str | Path], val: str | Path,
-                          out: str | Path,
-                          config: VerifierConfig, *, progress: bool = True,
+                          out: str | Path, config: VerifierConfig, *, progress: bool = True,
                           say: Callable[[str], None] = print) -> dict:
     """Train a verifier for ``bundle`` on the labeled set(s) ``data`` (fit) and ``val`` (its cut and the
     figures), and write ``out``: the bundle's files + ``verifier.onnx``, the manifest's post-processing
-    set to the candidate threshold and the verifier. Returns the figures written to metrics.verifier."""
+    set to the candidate threshold and the verifier. Returns the figures written to metrics.verifier.
+    "Without" is the bundle as given, verifier off, at its own threshold: train from a bundle that has no
+    verifier yet (one that has one keeps its low candidate threshold, a poor baseline)."""
     import shutil
 
     from holevision.runtime.bundle import VerifierSpec, load_bundle
