@@ -41,6 +41,42 @@ def test_a_crop_puts_the_hole_in_its_middle_scaled_to_its_size():
     assert crop_small[1, 15, 15] == pytest.approx(1.0) and crop_small[1, 0, 0] == 0.0
 
 
+def warped_crop(u: float, v: float, diameter: float, probability, grey, crop_px: int, span: float) -> np.ndarray:
+    """One crop by its own affine warp: the reference the batched sampler must reproduce."""
+    scale = crop_px / (span * max(diameter, 2.0))
+    middle = crop_px / 2 - 0.5
+    warp = np.array([[scale, 0.0, middle - scale * u], [0.0, scale, middle - scale * v]], np.float32)
+    patch = cv2.warpAffine(grey, warp, (crop_px, crop_px), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REFLECT).astype(np.float32) / 255.0
+    return np.stack([(patch - patch.mean()) / (patch.std() + 0.02),
+                     cv2.warpAffine(probability, warp, (crop_px, crop_px), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)])
+
+
+def test_crops_sampled_together_match_one_warp_per_hole_at_borders_and_in_large_batches():
+    rng = np.random.default_rng(3)
+    grey = cv2.GaussianBlur(rng.integers(0, 256, (120, 160), np.uint8), (0, 0), 1.5)
+    probability = rng.random((120, 160)).astype(np.float32)
+    count = 600                                   # more than one remap call's worth
+    centers = np.column_stack([rng.uniform(-5, 165, count), rng.uniform(-5, 125, count)])   # some off the frame
+    diameters = rng.uniform(1.0, 60.0, count)
+    holes = Holes(centers=centers, axes=np.column_stack([diameters, diameters]), angles=np.zeros(count),
+                  scores=np.full(count, 0.9))
+    crops = hole_crops(holes, probability, grey, 16, 3.0)
+    assert crops.shape == (count, 2, 16, 16) and crops.dtype == np.float32
+    reference = np.stack([warped_crop(u, v, d, probability, grey, 16, 3.0)
+                          for (u, v), d in zip(centers, diameters)])
+    # Both sample bilinearly at 1/32 px; rounding a source position differently moves a level by little.
+    assert np.abs(crops - reference).mean() < 2e-3
+    assert np.abs(crops[:, 1] - reference[:, 1]).max() < 0.1
+    assert hole_crops(holes[np.zeros(0, int)], probability, grey, 16, 3.0).shape == (0, 2, 16, 16)
+    # A colour frame is sampled as it is and its crops made grey: the grey frame's crops, to rounding.
+    colour = np.dstack([grey, grey, grey])
+    assert np.abs(hole_crops(holes, probability, colour, 16, 3.0) - crops).max() < 1e-5
+    with pytest.raises(ValueError, match="uint8 grey"):
+        hole_crops(holes, probability, grey.astype(np.float32), 16, 3.0)
+
+
 def test_measures_flag_a_hole_without_an_edge_fit():
     holes = Holes.concatenate([one_hole(10, 10, 8.0, fit_residual=[0.2], refined=[True]),
                                one_hole(30, 10, 12.0, fit_residual=[np.nan], on_border=[True])])
