@@ -12,7 +12,7 @@ import pytest
 
 from holevision.export.labeled_images import GroundTruthHoles
 from holevision.export.verifier_training import (Candidates, VerifierConfig, best_cut, export_verifier_onnx, f1_at,
-                                                 fit_verifier, label_candidates)
+                                                 fit_verifier, label_candidates, verifier_tower_widths)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))   # the runtime tests' fake bundle
 from fake_bundle import make_fake_bundle  # noqa: E402
@@ -49,15 +49,23 @@ def test_fitting_refuses_candidates_of_one_kind():
         fit_verifier(scored([1, 1, 1], holes_true=3), VerifierConfig(epochs=1))
 
 
-def test_the_exported_verifier_matches_torch_and_takes_any_number_of_holes(tmp_path):
+def test_the_tower_pools_down_to_a_few_pixels_whatever_the_crop():
+    assert verifier_tower_widths(16) == [[16], [32, 32], [64]]             # the default: 16 -> 8 -> 4 px
+    assert verifier_tower_widths(32) == [[16, 16], [32, 32], [48], [64]]     # the first verifier's design
+    assert verifier_tower_widths(24) == [[16], [32, 32], [64]]             # 24 -> 12 -> 6 px
+    assert verifier_tower_widths(8) == [[16], [64]]
+
+
+@pytest.mark.parametrize("crop_px", [16, 24])
+def test_the_exported_verifier_matches_torch_and_takes_any_number_of_holes(tmp_path, crop_px):
     import onnxruntime as ort
 
     rng = np.random.default_rng(0)
-    candidates = Candidates(crops=rng.normal(size=(40, 2, 16, 16)).astype(np.float32),
+    candidates = Candidates(crops=rng.normal(size=(40, 2, crop_px, crop_px)).astype(np.float32),
                             measures=rng.normal(size=(40, 7)).astype(np.float32),
                             labels=(rng.random(40) > 0.5).astype(float), holes_true=20)
-    net = fit_verifier(candidates, VerifierConfig(crop_px=16, epochs=1, batch=16), progress=False)
-    difference = export_verifier_onnx(net, tmp_path / "verifier.onnx", 16, check=candidates)
+    net = fit_verifier(candidates, VerifierConfig(crop_px=crop_px, epochs=1, batch=16), progress=False)
+    difference = export_verifier_onnx(net, tmp_path / "verifier.onnx", crop_px, check=candidates)
     assert difference <= 1e-4
     session = ort.InferenceSession(str(tmp_path / "verifier.onnx"), providers=["CPUExecutionProvider"])
     for count in (1, 7):
