@@ -112,8 +112,8 @@ def verifier_tower_widths(crop_px: int) -> list[list[int]]:
 
     16 px (the default): [[16], [32, 32], [64]], 35 k parameters, ~0.9 M multiply-adds per crop.
     32 px: [[16, 16], [32, 32], [48], [64]], the first verifier's design, ~7.5 M multiply-adds. On the
-    default model's candidates the 32 px design scored ~0.005 F1 higher at 4-7x the time (README,
-    "The default model")."""
+    default model's candidates the 32 px design scored ~0.005 F1 higher at 3-4x the verifier's time (7x
+    for the network alone; README, "The default model")."""
     halvings, size = 0, crop_px
     while size // 2 >= 4:
         size //= 2

@@ -36,7 +36,7 @@ def register(registry) -> None:
                         "to judge)")
     p.add_argument("--crop", type=int, default=16,
                    help="crop side in px, a multiple of 8 (default: 16; 32 gives a larger tower that scored ~0.005 F1 "
-                        "higher on the default model at 4-7x the time)")
+                        "higher on the default model at 3-4x the time)")
     p.add_argument("--span", type=float, default=3.0, help="a crop covers this many hole diameters (default: 3)")
     p.add_argument("--epochs", type=int, default=20, help="training epochs (default: 20)")
     p.add_argument("--batch", type=int, default=128)
