@@ -106,9 +106,11 @@ class HoleScore:
     truth_sizes: list = field(default_factory=list)       # (GT diameter px, matched) per counted GT hole
     predicted_sizes: list = field(default_factory=list)   # (predicted diameter px, matched) per counted prediction
     exact_sizes: list = field(default_factory=list)       # GT diameter px of each center_errors entry
+    image_rows: list = field(default_factory=list)        # per image: name and its counts (``per_image()``)
 
     def add(self, predicted: PredictedHoles, truth: GroundTruthHoles, pred_mask: np.ndarray | None = None,
-            truth_mask: np.ndarray | None = None, min_area_px: float = 0.0) -> None:
+            truth_mask: np.ndarray | None = None, min_area_px: float = 0.0, image: str | None = None) -> None:
+        """Count one image. ``image``: its path, recorded with its counts for ``per_image()``."""
         all_pairs = match_holes(predicted.centers, truth.centers, truth.diameters, truth_whole=truth.whole_centers)
         ignore = np.zeros(len(truth), bool)
         if truth.areas is not None and min_area_px > 0:
@@ -121,6 +123,9 @@ class HoleScore:
         self.true_positives += len(pairs)
         self.false_positives += len(predicted) - len(pairs) - ignored_predictions
         self.false_negatives += int((~ignore).sum()) - len(pairs)
+        self.image_rows.append({"image": image, "holes_true": int((~ignore).sum()), "found": len(pairs),
+                                "missed": int((~ignore).sum()) - len(pairs),
+                                "false_positives": len(predicted) - len(pairs) - ignored_predictions})
         matched_truth = {t for _, t in pairs}
         matched_pred = {p for p, _ in pairs}
         self.truth_sizes += [(float(truth.diameters[t]), t in matched_truth) for t in range(len(truth)) if not ignore[t]]
@@ -157,6 +162,11 @@ class HoleScore:
             "matched_with_exact_center": int(len(centers)),
             "by_size": self.by_size(),
         }
+
+    def per_image(self) -> list[dict]:
+        """One row per image in the order added: image, holes_true, found, missed, false_positives
+        (tiny ignored holes counted nowhere). Lists where a model fails: `data subset --missed-in`."""
+        return [dict(row) for row in self.image_rows]
 
     def by_size(self, edges: Sequence[float] = SIZE_BIN_EDGES_PX) -> list[dict]:
         """The figures per hole diameter bin: recall, center and diameter error by the true diameter,
@@ -195,9 +205,10 @@ def evaluate_probabilities(items: Iterable[LabeledImage], predict: Callable[[np.
 def evaluate_thresholds(items: Iterable[LabeledImage], predict: Callable[[np.ndarray], np.ndarray],
                         thresholds: Sequence[float], min_area_px: float = 6.0, hole_index: int = 1,
                         progress: bool = False, refine: bool = True,
-                        verify: Callable | None = None) -> dict[float, dict]:
+                        verify: Callable | None = None, per_image: bool = False) -> dict[float, dict]:
     """The figures at each threshold, running the model once per image: {threshold: summary}.
-    ``verify``: a hole verifier run on each threshold's candidates (see extract_predicted_holes)."""
+    ``verify``: a hole verifier run on each threshold's candidates (see extract_predicted_holes).
+    ``per_image``: each summary also holds ``"per_image"`` (HoleScore.per_image)."""
     scores = {threshold: HoleScore() for threshold in thresholds}
     items = list(items)
     iterator = items
@@ -211,8 +222,12 @@ def evaluate_thresholds(items: Iterable[LabeledImage], predict: Callable[[np.nda
         truth, truth_mask = item.holes(), item.semantic_mask() == hole_index
         for threshold, score in scores.items():
             predicted = extract_predicted_holes(prob_hole, image, threshold, min_area_px, refine, verify)
-            score.add(predicted, truth, prob_hole > threshold, truth_mask, min_area_px)
-    return {threshold: score.summary() for threshold, score in scores.items()}
+            score.add(predicted, truth, prob_hole > threshold, truth_mask, min_area_px, image=str(item.image_path))
+    summaries = {threshold: score.summary() for threshold, score in scores.items()}
+    if per_image:
+        for threshold, score in scores.items():
+            summaries[threshold]["per_image"] = score.per_image()
+    return summaries
 
 
 def torch_predictor(model, device: str = "cpu") -> Callable[[np.ndarray], np.ndarray]:
@@ -252,13 +267,14 @@ def bundle_predictor(bundle_path: str | Path, flips: int = 1, *, verify: bool = 
 def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu", threshold: float | None = None,
                   min_area_px: float | None = None, progress: bool = True, refine: bool = True,
                   sweep: Sequence[float] = (), checkpoint: str = "best.pt", flips: int = 1,
-                  verify: bool = True, min_score: float | None = None) -> dict:
+                  verify: bool = True, min_score: float | None = None, per_image: bool = False) -> dict:
     """Evaluate a training run folder (``config.json`` + ``best.pt``) or a model bundle on a dataset.
 
     ``threshold`` / ``min_area_px`` None: a bundle's own post-processing settings (what the runtime
     uses with it), 0.5 / 6 px for a run. ``sweep``: also these thresholds (same model pass), reported
     under ``"sweep"`` as {threshold: summary}. ``flips``: a bundle's mirror views averaged (Detector).
     ``verify`` / ``min_score``: a bundle's hole verifier on or off, and its cut (None: the bundle's).
+    ``per_image``: also ``"per_image"``, one row per image at ``threshold`` (HoleScore.per_image).
     """
     from .labeled_images import load_labeled_images
 
@@ -294,10 +310,11 @@ def evaluate_path(model_path: str | Path, data: str | Path, device: str = "cpu",
         kind = "run"
     items = load_labeled_images(data, classes)
     by_threshold = evaluate_thresholds(items, predict, sorted({threshold, *sweep}), min_area_px, progress=progress,
-                                       refine=refine, verify=verifier)
+                                       refine=refine, verify=verifier, per_image=per_image)
     metrics = dict(by_threshold[threshold])
     if sweep:
-        metrics["sweep"] = {str(t): by_threshold[t] for t in sorted(sweep)}
+        metrics["sweep"] = {str(t): {k: v for k, v in by_threshold[t].items() if k != "per_image"}
+                            for t in sorted(sweep)}
     metrics.update({"model": str(model_path), "model_kind": kind, "checkpoint": checkpoint if kind == "run" else None, "data": str(data), "threshold": threshold,
                     "min_area_px": min_area_px, "refine": refine, "flips": flips,
                     "verifier": None if verifier is None else {"file": str(verifier.path), "min_score": verifier.min_score}})

@@ -12,6 +12,8 @@ EXAMPLES = """\
   holevision eval --model runs/nano --data data/val --sweep 0.5,0.6,0.7,0.8,0.9   pick the threshold for export --threshold
   holevision eval --model default --data data/val --flips 4 --sweep 0.85,0.9,0.95   the threshold for detect --flips 4
   holevision eval --model default --data data/test --no-verifier            what the bundle's hole verifier adds
+  holevision eval --model default --data data/train --no-verifier --threshold 0.3 --per-image hard.json
+      which images hold holes the network misses (then: holevision data subset --missed-in hard.json)
 """
 
 
@@ -21,6 +23,9 @@ def register(registry) -> None:
     p.add_argument("--model", required=True, help="run folder (config.json + best.pt), bundle folder (manifest.json), or 'default' for the packaged bundle")
     p.add_argument("--data", required=True, help="labeled dataset folder")
     p.add_argument("--json", help="write the figures to this JSON file")
+    p.add_argument("--per-image", metavar="JSON",
+                   help="also write one row per image at the threshold (image, holes_true, found, missed, "
+                        "false_positives) to this JSON file: where the model fails, input to `data subset`")
     p.add_argument("--threshold", type=float,
                    help="hole probability threshold (default: a bundle's own post-processing threshold, else 0.5)")
     p.add_argument("--min-area", type=float,
@@ -66,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     metrics = evaluate_path(args.model, args.data, device=args.device, threshold=args.threshold,
                             min_area_px=args.min_area, refine=not args.no_refine, sweep=sweep,
                             checkpoint=f"{args.checkpoint}.pt", flips=args.flips, verify=not args.no_verifier,
-                            min_score=args.min_score)
+                            min_score=args.min_score, per_image=bool(args.per_image))
+    rows = metrics.pop("per_image", None)
     for key in ("images", "holes_true", "holes_predicted", "threshold", "precision", "recall", "f1", "mask_iou",
                 "center_error_rms_px", "center_error_p95_px", "diameter_error_mean_abs_px"):
         print(f"{key:28s} {metrics.get(key)}")
@@ -87,4 +93,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_metrics(metrics, args.json)
         print(f"wrote {args.json}")
+    if args.per_image:
+        write_metrics({key: metrics[key] for key in ("model", "data", "threshold", "min_area_px", "verifier")}
+                      | {"images": rows}, args.per_image)
+        with_miss = sum(1 for row in rows if row["missed"])
+        with_false = sum(1 for row in rows if row["false_positives"])
+        print(f"wrote {args.per_image}: {with_miss} of {len(rows)} images have a missed hole, "
+              f"{with_false} a false one")
     return 0

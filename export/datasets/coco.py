@@ -40,7 +40,7 @@ def _resolve_image(json_path: Path, file_name: str) -> Path:
                   root / "images" / Path(file_name).name, root / Path(file_name).name, root.parent / file_name]
     for candidate in candidates:
         if candidate.exists():
-            return candidate
+            return Path(os.path.normpath(candidate))   # no `hard/../pool/` left in paths reported later
     return root / file_name
 
 

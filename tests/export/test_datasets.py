@@ -225,3 +225,35 @@ def test_roboflow_coco_layout_and_supercategory_entry(tmp_path):
     ds = load_dataset(split)
     assert ds.classes == ["hole", "burr"] and ds.samples[0].image_path == split / "p1.jpg"
     assert check_dataset(split).problems == []
+
+
+def test_choose_images_takes_every_hard_one_and_a_seeded_draw_of_the_rest():
+    from holevision.export.datasets.subset import choose_images
+
+    rows = [{"image": f"{k}.png", "missed": k % 3} for k in range(12)]   # 0, 1, 2, 0, 1, 2 ...
+    hard, others = choose_images(rows, others=2, seed=7)
+    assert hard == [f"{k}.png" for k in range(12) if k % 3]
+    assert len(others) == 2 and set(others) <= {f"{k}.png" for k in range(0, 12, 3)}
+    assert others == sorted(others, key=lambda name: int(name.split(".")[0]))     # the rows' order
+    assert choose_images(rows, others=2, seed=7) == (hard, others)
+    assert choose_images(rows, min_missed=2, others=99)[0] == [f"{k}.png" for k in range(2, 12, 3)]
+    assert len(choose_images(rows, min_missed=2, others=99)[1]) == 8     # all the rest
+    with pytest.raises(ValueError, match="others must be >= 0"):
+        choose_images(rows, others=-1)
+
+
+@pytest.mark.parametrize("doc, message", [
+    ("[1, 2]", "images: expected the list"),
+    ('{"images": [{"image": "a.png"}]}', r"images\[0\]: missing missed"),
+    ('{"images": [{"image": "a.png", "missed": -1}]}', r"images\[0\].missed: expected a count"),
+    ("{not json", "not JSON"),
+])
+def test_a_bad_per_image_report_names_the_file_and_field(tmp_path, doc, message):
+    from holevision.export.datasets.subset import read_per_image
+
+    path = tmp_path / "report.json"
+    path.write_text(doc)
+    with pytest.raises(DatasetError, match=message):
+        read_per_image(path)
+    with pytest.raises(DatasetError, match="no such file"):
+        read_per_image(tmp_path / "absent.json")

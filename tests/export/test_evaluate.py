@@ -247,3 +247,53 @@ def test_a_threshold_sweep_equals_separate_evaluations(tmp_path, capsys):
     assert main(["eval", "--model", "default", "--data", str(data), "--sweep", "0.3,0.8"]) == 0
     assert "threshold precision" in capsys.readouterr().out
     assert main(["eval", "--model", "default", "--data", str(data), "--sweep", "1.5"]) == 2
+
+
+def test_per_image_rows_name_each_image_and_add_up_to_the_totals(tmp_path):
+    from holevision.export.evaluate import evaluate_thresholds
+
+    items = load_labeled_images(_disc_dataset(tmp_path / "d"))   # image 0: holes at (20, 20) and (60, 44)
+
+    def misses_the_top_left_hole(image):
+        hole = (image[..., 0] < 100).astype(np.float32)
+        hole[:32, :32] = 0.0
+        return np.stack([1 - hole, hole])
+
+    summary = evaluate_thresholds(items, misses_the_top_left_hole, [0.5], refine=False, per_image=True)[0.5]
+    rows = summary["per_image"]
+    assert [Path(row["image"]).name for row in rows] == ["0.png", "1.png"]
+    assert [(row["holes_true"], row["found"], row["missed"], row["false_positives"]) for row in rows] == \
+        [(2, 1, 1, 0), (1, 1, 0, 0)]
+    assert sum(row["missed"] for row in rows) == summary["false_negatives"] == 1
+    assert "per_image" not in evaluate_thresholds(items, misses_the_top_left_hole, [0.5], refine=False)[0.5]
+
+
+def test_eval_per_image_report_feeds_data_subset(tmp_path, capsys):
+    """`eval --per-image` on the packaged bundle, then `data subset` keeps exactly the images it says
+    have a missed hole plus the asked number of others, and the subset reads back with the same labels."""
+    from holevision.export.synth import write_synthetic_dataset
+    from holevision.runtime.cli import main
+
+    data = tmp_path / "pool"
+    write_synthetic_dataset(data, count=6, seed=5, width=320, height=256, style="mixed", progress=False)
+    report = tmp_path / "pool_eval.json"
+    assert main(["eval", "--model", "default", "--data", str(data), "--no-verifier", "--threshold", "0.995",
+                 "--per-image", str(report)]) == 0
+    doc = json.loads(report.read_text())
+    assert doc["threshold"] == 0.995 and doc["verifier"] is None and len(doc["images"]) == 6
+    hard = [row["image"] for row in doc["images"] if row["missed"]]
+    assert 0 < len(hard) < 6, "the test needs some images with a miss and some without; change the seed"
+    assert f"{len(hard)} of 6 images have a missed hole" in capsys.readouterr().out
+
+    out = tmp_path / "hard"
+    assert main(["data", "subset", str(data), "--out", str(out), "--missed-in", str(report), "--others", "1"]) == 0
+    subset = load_labeled_images(out)
+    assert len(subset) == len(hard) + 1 and set(hard) <= {str(item.image_path) for item in subset}
+    original = {str(item.image_path): item for item in load_labeled_images(data)}
+    for item in subset:
+        ours, theirs = item.holes(), original[str(item.image_path)].holes()
+        np.testing.assert_allclose(ours.centers, theirs.centers, atol=1e-3)
+        assert np.array_equal(item.semantic_mask(), original[str(item.image_path)].semantic_mask())
+    assert main(["data", "check", str(out)]) == 0          # the re-pointed instance masks are found
+    assert main(["data", "subset", str(tmp_path / "d"), "--out", str(tmp_path / "x"),
+                 "--missed-in", str(report)]) == 2          # a report for another set
