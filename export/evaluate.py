@@ -15,6 +15,7 @@ components, so numbers match what the runtime reports.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,7 +223,8 @@ def evaluate_thresholds(items: Iterable[LabeledImage], predict: Callable[[np.nda
         truth, truth_mask = item.holes(), item.semantic_mask() == hole_index
         for threshold, score in scores.items():
             predicted = extract_predicted_holes(prob_hole, image, threshold, min_area_px, refine, verify)
-            score.add(predicted, truth, prob_hole > threshold, truth_mask, min_area_px, image=str(item.image_path))
+            score.add(predicted, truth, prob_hole > threshold, truth_mask, min_area_px,
+                      image=os.path.abspath(item.image_path))   # `data subset` may run elsewhere
     summaries = {threshold: score.summary() for threshold, score in scores.items()}
     if per_image:
         for threshold, score in scores.items():
