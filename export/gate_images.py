@@ -14,6 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from holevision.export.labeled_images import GroundTruthHoles, LabeledDataError, list_images, load_labeled_images
+
 log = logging.getLogger(__name__)
 
 
@@ -23,12 +25,11 @@ class GateImages:
 
     source: str
     images: list[np.ndarray]
-    truth_centers: list[np.ndarray] | None = None     # per image (K, 2) u, v px
-    truth_diameters: list[np.ndarray] | None = None   # per image (K,) px
+    truth: list[GroundTruthHoles] | None = None   # per image, the labelled holes inside the export size
 
     @property
     def labeled(self) -> bool:
-        return self.truth_centers is not None
+        return self.truth is not None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -49,10 +50,25 @@ def _inside(centers: np.ndarray, height: int, width: int) -> np.ndarray:
     return (centers[:, 0] >= 0) & (centers[:, 1] >= 0) & (centers[:, 0] <= width - 1) & (centers[:, 1] <= height - 1)
 
 
+def truth_inside(truth: GroundTruthHoles, height: int, width: int) -> GroundTruthHoles:
+    """The labelled holes whose center lies inside the top-left ``height x width`` window (what
+    ``fit_to_size`` keeps). A hole the window's edge cuts keeps its labels but loses its exact center:
+    a mask sees only the part inside."""
+    centers = np.asarray(truth.centers, float).reshape(-1, 2)
+    keep = _inside(centers, height, width)
+    centers = centers[keep]
+    diameters = np.asarray(truth.diameters, float).reshape(-1)[keep]
+    radius = diameters[:, None] / 2.0
+    whole = np.all((centers - radius >= -0.5) & (centers + radius <= np.array([width, height]) - 0.5), axis=1)
+    return GroundTruthHoles(
+        centers=centers, diameters=diameters, exact=np.asarray(truth.exact, bool).reshape(-1)[keep] & whole,
+        areas=None if truth.areas is None else np.asarray(truth.areas, float).reshape(-1)[keep],
+        whole_centers=None if truth.whole_centers is None
+        else np.asarray(truth.whole_centers, float).reshape(-1, 2)[keep])
+
+
 def load_gate_images(path: str | Path, height: int, width: int, limit: int | None = None) -> GateImages:
     """Up to ``limit`` images from ``path`` (labeled dataset or image folder), fitted to the export size."""
-    from holevision.export.labeled_images import LabeledDataError, list_images, load_labeled_images
-
     path = Path(path)
     try:
         items = load_labeled_images(path)
@@ -61,15 +77,8 @@ def load_gate_images(path: str | Path, height: int, width: int, limit: int | Non
         items = None
     if items is not None:
         items = items[:limit] if limit else items
-        images, centers, diameters = [], [], []
-        for item in items:
-            image = item.read_image()
-            truth = item.holes()
-            keep = _inside(truth.centers, height, width)
-            images.append(fit_to_size(image, height, width))
-            centers.append(np.asarray(truth.centers, float).reshape(-1, 2)[keep])
-            diameters.append(np.asarray(truth.diameters, float).reshape(-1)[keep])
-        return GateImages(str(path), images, centers, diameters)
+        images = [fit_to_size(item.read_image(), height, width) for item in items]
+        return GateImages(str(path), images, [truth_inside(item.holes(), height, width) for item in items])
     files = list_images(path)
     files = files[:limit] if limit else files
     images = []

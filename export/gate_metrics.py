@@ -1,8 +1,9 @@
 """Hole-level agreement figures for the export gates (pure computation).
 
 A predicted hole matches a reference hole when their centers are within ``max(2 px, 0.25 x radius)`` of
-the reference radius, one to one (the same rule as ``holevision eval``). The gates compare torch with
-ONNX Runtime, and INT8 with fp32, on these figures.
+the reference radius, one to one: ``holevision eval``'s own matching (``evaluate.match_holes``). The
+gates compare torch with ONNX Runtime, and INT8 with fp32, on these figures; against ground truth they
+score exactly as ``holevision eval`` does (``truth_agreement``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MIN_MATCH_PX = 2.0
-MATCH_RADIUS_FRACTION = 0.25
+from holevision.export.evaluate import HoleScore, PredictedHoles, match_holes
+from holevision.export.labeled_images import GroundTruthHoles
 
 
 @dataclass(frozen=True)
@@ -50,26 +51,6 @@ class HoleAgreement:
                 "false_positives": self.false_positives, "false_negatives": self.false_negatives}
 
 
-def match_centers(pred_centers: np.ndarray, ref_centers: np.ndarray,
-                  ref_diameters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One-to-one matches ``(pred_index, ref_index)`` within the tolerance, minimising total distance."""
-    from scipy.optimize import linear_sum_assignment
-
-    pred = np.asarray(pred_centers, float).reshape(-1, 2)
-    ref = np.asarray(ref_centers, float).reshape(-1, 2)
-    diam = np.asarray(ref_diameters, float).reshape(-1)
-    if len(diam) != len(ref):
-        raise ValueError(f"ref_diameters has {len(diam)} rows, ref_centers {len(ref)}")
-    if not len(pred) or not len(ref):
-        return np.zeros(0, int), np.zeros(0, int)
-    distance = np.linalg.norm(pred[:, None, :] - ref[None, :, :], axis=2)
-    tolerance = np.maximum(MIN_MATCH_PX, MATCH_RADIUS_FRACTION * diam / 2.0)[None, :]
-    cost = np.where(distance <= tolerance, distance, 1e9)
-    rows, cols = linear_sum_assignment(cost)
-    keep = cost[rows, cols] < 1e9
-    return rows[keep], cols[keep]
-
-
 def hole_agreement(preds: Sequence[np.ndarray], refs: Sequence[np.ndarray],
                    ref_diameters: Sequence[np.ndarray]) -> HoleAgreement:
     """Agreement of per-image predicted centers with per-image reference centers (+ their diameters)."""
@@ -81,9 +62,26 @@ def hole_agreement(preds: Sequence[np.ndarray], refs: Sequence[np.ndarray],
     for pred, ref, diam in zip(preds, refs, ref_diameters):
         pred = np.asarray(pred, float).reshape(-1, 2)
         ref = np.asarray(ref, float).reshape(-1, 2)
-        rows, cols = match_centers(pred, ref, diam)
+        pairs = np.asarray(match_holes(pred, ref, np.asarray(diam, float).reshape(-1)), int).reshape(-1, 2)
+        rows, cols = pairs[:, 0], pairs[:, 1]
         tp += len(rows)
         fp += len(pred) - len(rows)
         fn += len(ref) - len(rows)
         errors.append(np.linalg.norm(pred[rows] - ref[cols], axis=1))
     return HoleAgreement(tp, fp, fn, np.concatenate(errors) if errors else np.zeros(0))
+
+
+def truth_agreement(pred_centers: Sequence[np.ndarray], pred_diameters: Sequence[np.ndarray],
+                    truths: Sequence[GroundTruthHoles], min_area_px: float = 0.0) -> HoleAgreement:
+    """Predicted holes vs the labels, scored as ``holevision eval`` scores them (``evaluate.HoleScore``):
+    labelled holes under ``min_area_px`` visible pixels are neither missed nor found, a partly hidden hole
+    matches at either of its centers, and center errors count only holes with an exact labelled center."""
+    if not (len(pred_centers) == len(pred_diameters) == len(truths)):
+        raise ValueError(f"need one entry per image: {len(pred_centers)} center lists, {len(pred_diameters)} "
+                         f"diameter lists, {len(truths)} ground truths")
+    score = HoleScore()
+    for centers, diameters, truth in zip(pred_centers, pred_diameters, truths):
+        score.add(PredictedHoles(np.asarray(centers, float).reshape(-1, 2), np.asarray(diameters, float).reshape(-1)),
+                  truth, min_area_px=min_area_px)
+    return HoleAgreement(score.true_positives, score.false_positives, score.false_negatives,
+                         np.asarray(score.center_errors, float))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from holevision.export.gate_images import GateImages
-from holevision.export.gate_metrics import HoleAgreement, hole_agreement
+from holevision.export.gate_metrics import HoleAgreement, hole_agreement, truth_agreement
 
 LOGIT_TOLERANCE = 1e-3
 
@@ -65,8 +65,11 @@ def agreement_between(preds: Sequence[ImageHoles], refs: Sequence[ImageHoles]) -
     return hole_agreement([p.centers for p in preds], [r.centers for r in refs], [r.diameters for r in refs])
 
 
-def agreement_with_truth(preds: Sequence[ImageHoles], images: GateImages) -> HoleAgreement:
-    return hole_agreement([p.centers for p in preds], images.truth_centers, images.truth_diameters)
+def agreement_with_truth(preds: Sequence[ImageHoles], images: GateImages, min_area_px: float = 0.0) -> HoleAgreement:
+    """``preds`` vs the labels of ``images``, scored as ``holevision eval`` scores (see ``truth_agreement``)."""
+    if not images.labeled:
+        raise ValueError(f"{images.source}: no ground-truth holes to compare with")
+    return truth_agreement([p.centers for p in preds], [p.diameters for p in preds], images.truth, min_area_px)
 
 
 @dataclass
@@ -151,7 +154,7 @@ def check_parity(model, onnx_path: str | Path, images: GateImages, *, hole_class
     report = ParityReport(str(onnx_path), len(images), logit_diff, prob_diff,
                           agreement_between(onnx_holes, torch_holes), logit_tolerance, onnx_holes)
     if images.labeled:
-        report.truth = agreement_with_truth(onnx_holes, images)
+        report.truth = agreement_with_truth(onnx_holes, images, min_area_px)
     return report
 
 

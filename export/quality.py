@@ -1,7 +1,10 @@
 """Quality of the exported files on labeled sets: hole F1 and center error vs ground truth.
 
 Centers come from the mask alone (no subpixel refinement), so the figures measure the model, not the
-edge fit. ``holevision export --eval NAME=DIR`` stores them in the manifest's ``metrics.quality``.
+edge fit. They are scored as ``holevision eval`` scores (tiny labelled holes ignored, center errors of
+exactly labelled holes only): for images of the export size they equal ``holevision eval --model BUNDLE
+--data DIR --no-verifier --no-refine``. ``holevision export --eval NAME=DIR`` stores them in the
+manifest's ``metrics.quality``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ def onnx_vs_truth(onnx_path: str | Path, images: GateImages, *, hole_class: int 
     preds = [holes_from_probabilities(session.run(image)["probs"][0, hole_class], threshold, min_area_px)
              for image in tqdm(images.images, desc=label or Path(onnx_path).name, unit="img",
                                disable=len(images) < 20, leave=False)]
-    return agreement_with_truth(preds, images)
+    return agreement_with_truth(preds, images, min_area_px)
 
 
 def quality_figures(model_files: dict[str, Path], images: GateImages, **kwargs) -> dict:

@@ -204,8 +204,8 @@ def int8_gate(int8_path: str | Path, fp32_path: str | Path, images: GateImages, 
         int8_holes.append(holes_from_probabilities(p8, threshold, min_area_px))
     if images.labeled:
         reference = "ground truth"
-        fp32_agreement = agreement_with_truth(fp32_holes, images)
-        int8_agreement = agreement_with_truth(int8_holes, images)
+        fp32_agreement = agreement_with_truth(fp32_holes, images, min_area_px)
+        int8_agreement = agreement_with_truth(int8_holes, images, min_area_px)
     else:
         reference = "fp32 holes"
         fp32_agreement = agreement_between(fp32_holes, fp32_holes)

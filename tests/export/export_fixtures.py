@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from holevision.export.gate_images import GateImages
+from holevision.export.labeled_images import GroundTruthHoles
 
 HEIGHT, WIDTH = 64, 96
 
@@ -32,7 +33,8 @@ def labeled_disc_images(count: int = 4, height: int = HEIGHT, width: int = WIDTH
         images.append(image)
         centers.append(np.asarray(c, float))
         diameters.append(np.asarray(d, float))
-    return GateImages("labeled test discs", images, centers, diameters)
+    truth = [GroundTruthHoles(c, d, np.ones(len(c), bool)) for c, d in zip(centers, diameters)]
+    return GateImages("labeled test discs", images, truth)
 
 
 def disc_images(count: int = 4, height: int = HEIGHT, width: int = WIDTH, seed: int = 0) -> list[np.ndarray]:

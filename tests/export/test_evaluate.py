@@ -297,3 +297,28 @@ def test_eval_per_image_report_feeds_data_subset(tmp_path, capsys):
     assert main(["data", "check", str(out)]) == 0          # the re-pointed instance masks are found
     assert main(["data", "subset", str(tmp_path / "d"), "--out", str(tmp_path / "x"),
                  "--missed-in", str(report)]) == 2          # a report for another set
+
+
+def test_export_quality_figures_are_evals_figures(tmp_path):
+    """The manifest's quality figures (`export --eval`) are `eval --no-verifier --no-refine`'s, on images of
+    the export size: one scoring of holes against labels, not two that drift apart."""
+    from holevision.export.evaluate import evaluate_path
+    from holevision.export.gate_images import load_gate_images
+    from holevision.export.quality import quality_figures
+    from holevision.export.synth import write_synthetic_dataset
+    from holevision.runtime.bundle import DEFAULT_BUNDLE_DIR, read_manifest
+
+    data = tmp_path / "data"
+    write_synthetic_dataset(data, count=6, seed=36, width=320, height=256, style="mixed", progress=False)
+    size = read_manifest(DEFAULT_BUNDLE_DIR).input
+    images = load_gate_images(data, size.height, size.width)
+    quality = quality_figures({"fp32": DEFAULT_BUNDLE_DIR / "model.onnx"}, images, threshold=0.9, min_area_px=6.0)["fp32"]
+    evaluated = evaluate_path("default", data, threshold=0.9, min_area_px=6.0, refine=False, verify=False,
+                              progress=False)
+    # seed 36: a labelled sliver under 6 px (ignored, not missed) and partly hidden holes (no center error)
+    assert evaluated["holes_ignored_tiny"] >= 1 and evaluated["matched_with_exact_center"] < evaluated["true_positives"]
+    assert quality["matched"] == evaluated["true_positives"]
+    assert quality["false_positives"] == evaluated["false_positives"]
+    assert quality["false_negatives"] == evaluated["false_negatives"]
+    assert quality["f1"] == pytest.approx(evaluated["f1"], abs=1e-5)
+    assert quality["center_rms_px"] == pytest.approx(evaluated["center_error_rms_px"], abs=1e-4)

@@ -13,6 +13,7 @@ from export_fixtures import HEIGHT, WIDTH, DiscDetector, disc_gate_images, disc_
 
 from holevision.export import quantize  # noqa: E402
 from holevision.export.gate_images import GateImages  # noqa: E402
+from holevision.export.labeled_images import GroundTruthHoles  # noqa: E402
 from holevision.export.gate_metrics import HoleAgreement  # noqa: E402
 from holevision.export.onnx_export import export_onnx  # noqa: E402
 from holevision.export.quantize import (Int8Report, QuantizeSettings, cpu_has_vnni, int8_gate,  # noqa: E402
@@ -64,7 +65,8 @@ def test_gate_figures_against_ground_truth(tmp_path, fp32_model):
 
     session = OrtModel(fp32_model)
     truth = [holes_from_probabilities(session.run(im)["probs"][0, 1]) for im in images.images]
-    labeled = GateImages("labeled", images.images, [t.centers + 0.2 for t in truth], [t.diameters for t in truth])
+    labeled = GateImages("labeled", images.images, [GroundTruthHoles(t.centers + 0.2, t.diameters, np.ones(len(t.centers), bool))
+                                                    for t in truth])
     report = int8_gate(fp32_model, fp32_model, labeled)   # "int8" = the fp32 file itself
     assert report.reference == "ground truth"
     assert report.fp32.f1 == 1.0 and report.f1_drop == 0.0 and report.center_increase_px == 0.0
