@@ -24,6 +24,7 @@ The detector, geometry and inspector are duck-typed so tests can inject them:
 from __future__ import annotations
 
 import collections
+import inspect
 import logging
 import queue
 import threading
@@ -160,16 +161,20 @@ class ResultWriter:
 def split_detector(detector):
     """(model_fn, post_fn) when the detector can run its model and its post-processing separately, else None.
 
-    ``model_fn(image, timings) -> probability`` and ``post_fn(probability, image) -> Holes``. Uses
-    ``detector.probability`` + ``detector.extract`` when both exist; for a detector without
-    ``extract`` (a stand-in) it calls ``holes.extract_holes`` with the detector's own post-processing settings.
+    ``model_fn(image, timings) -> probability`` and ``post_fn(probability, image, timings) -> Holes``, each
+    putting its stages' seconds in ``timings``. Uses ``detector.probability`` + ``detector.extract`` when
+    both exist (an ``extract`` without a ``timings`` argument is timed whole, as "extract"); for a detector
+    without ``extract`` (a stand-in) it calls ``holes.extract_holes`` with the detector's own
+    post-processing settings.
     """
     probability = getattr(detector, "probability", None)
     if not callable(probability):
         return None
     extract = getattr(detector, "extract", None)
     if callable(extract):
-        return probability, extract
+        if "timings" in inspect.signature(extract).parameters:
+            return probability, extract
+        return probability, _timed_as_extract(extract)
     needed = ("threshold", "min_area_px", "refine", "min_diameter_px")
     if not all(hasattr(detector, name) for name in needed):
         return None
@@ -179,7 +184,18 @@ def split_detector(detector):
         return extract_holes(prob, image, threshold=detector.threshold, min_area_px=detector.min_area_px,
                              refine=detector.refine, min_diameter_px=detector.min_diameter_px)
 
-    return probability, post
+    return probability, _timed_as_extract(post)
+
+
+def _timed_as_extract(post):
+    """``post(prob, image)`` as ``post(prob, image, timings)``, its whole time the "extract" stage."""
+    def timed(prob, image, timings):
+        start = time.perf_counter()
+        holes = post(prob, image)
+        timings["extract"] = time.perf_counter() - start
+        return holes
+
+    return timed
 
 
 class _ModelStage:
@@ -421,9 +437,9 @@ class Pipeline:
                 probability, stage_timings, model_error = modelled
                 if model_error is not None:
                     raise model_error
-                t = time.perf_counter()
-                holes = self._split[1](probability, frame.image)
-                stage_timings = {**stage_timings, "extract": time.perf_counter() - t}
+                post_timings: dict[str, float] = {}
+                holes = self._split[1](probability, frame.image, post_timings)
+                stage_timings = {**stage_timings, **post_timings}
             for stage, seconds in stage_timings.items():
                 timings[stage] = seconds * 1000.0
             holes = holes.numbered()

@@ -14,7 +14,7 @@ Example message (one hole, calibrated, with a recipe)::
      "holes": [{"id": 1, "u": 312.41, "v": 208.77, "diameter_px": 24.1, "diameter_mm": 8.02,
                 "score": 0.98, "x_mm": 412.3, "y_mm": -35.1, "z_mm": 2.0, "approach": [0, 0, -1], ...}],
      "inspection": {"verdict": "OK", "counts": {"expected": 1, "ok": 1, ...}, ...},
-     "timings_ms": {"capture_wait": 0.1, "model": 61.0, "extract": 3.2, "geometry": 0.1, "inspect": 0.1},
+     "timings_ms": {"capture_wait": 0.1, "model": 61.0, "extract": 1.2, "verify": 2.0, "geometry": 0.1, "inspect": 0.1},
      "robot_pose": null}
 """
 

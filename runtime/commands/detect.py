@@ -111,7 +111,8 @@ def detection_document(image: str, detection, model_name: str, model_sha256: str
 def format_table(document: dict) -> str:
     head = (f"{document['image']}  {document['width']}x{document['height']}  {len(document['holes'])} holes  "
             f"(model {document['timings_ms'].get('model', 0):.1f} ms, "
-            f"extract {document['timings_ms'].get('extract', 0):.1f} ms)")
+            f"extract {document['timings_ms'].get('extract', 0):.1f} ms"
+            + (f", verify {document['timings_ms']['verify']:.1f} ms" if "verify" in document["timings_ms"] else "") + ")")
     lines = [head]
     if document["holes"]:
         lines.append(f"  {'id':>4} {'u':>10} {'v':>10} {'diameter':>9} {'score':>6}  note")

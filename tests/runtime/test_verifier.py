@@ -148,16 +148,24 @@ def test_the_detector_runs_the_bundles_verifier_and_can_skip_it(make_bundle):
 
     bundle = add_verifier(make_bundle(), min_diameter_px=12.0)
     image = small_and_large_holes()
-    every = Detector(bundle, verify=False).detect(image).holes
+    unverified = Detector(bundle, verify=False).detect(image)
+    every = unverified.holes
     verified = Detector(bundle).detect(image)
     assert len(every) == 4
+    # The verifier's time is its own stage, apart from extraction (absent when it does not run).
+    assert {"extract", "verify"} <= set(verified.timings) and "verify" not in unverified.timings
+    assert verified.timings["verify"] > 0.0
     assert len(verified.holes) == 2 and (verified.holes.diameters_px > 15).all()     # the two radius-10 holes
     assert verified.holes.ids.tolist() == [1, 2] and (verified.holes.scores > 0.5).all()
     # The cut can be moved without retraining: the small holes score ~0.003, a cut of 0.001 keeps them.
     assert len(Detector(bundle, min_score=0.001).detect(image).holes) == 4
     # The free-running pipeline post-processes apart from the model, with the verifier too.
-    detector = Detector(bundle)
-    assert len(detector.extract(detector.probability(image), image)) == 2
+    from holevision.runtime.pipeline import split_detector
+
+    model_fn, post_fn = split_detector(Detector(bundle))
+    timings: dict[str, float] = {}
+    assert len(post_fn(model_fn(image, timings), image, timings)) == 2
+    assert {"model", "extract", "verify"} <= set(timings)
 
 
 def test_a_verifier_cut_for_a_bundle_without_a_verifier_is_refused(make_bundle):
