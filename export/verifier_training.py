@@ -279,13 +279,19 @@ def export_verifier_onnx(net, path: str | Path, crop_px: int, check: Candidates 
 
 
 def train_verifier_bundle(bundle: str | Path, data: str | Path | Sequence[str | Path], val: str | Path,
-                          out: str | Path, config: VerifierConfig, *, progress: bool = True,
+                          out: str | Path, config: VerifierConfig, *,
+                          context_data: Sequence[str | Path] = (), context_config=None, progress: bool = True,
                           say: Callable[[str], None] = print) -> dict:
     """Train a verifier for ``bundle`` on the labeled set(s) ``data`` (fit) and ``val`` (its cut and the
     figures), and write ``out``: the bundle's files + ``verifier.onnx``, the manifest's post-processing
     set to the candidate threshold and the verifier. Returns the figures written to metrics.verifier.
-    "Without" is the bundle as given, verifier off, at its own threshold: train from a bundle that has no
-    verifier yet (one that has one keeps its low candidate threshold, a poor baseline)."""
+
+    ``context_data``: labeled sets, other than ``data``, to fit the context pass on (context_training.py;
+    ``context.onnx``), whose score is then the one cut. With ``data`` empty the bundle's own crop
+    verifier is kept (its threshold, crop and span) and only the context pass is fitted.
+    "Without" is the network alone at the bundle's own threshold (for a bundle that already has a
+    verifier, the threshold its verifier's figures name): train from a bundle that has no verifier yet,
+    or keep its verifier; retraining one over its low candidate threshold makes a poor baseline."""
     import shutil
 
     from holevision.runtime.bundle import VerifierSpec, load_bundle
@@ -293,65 +299,117 @@ def train_verifier_bundle(bundle: str | Path, data: str | Path | Sequence[str | 
     from holevision.runtime.hole_verifier import HoleVerifier
 
     from .bundle_writer import collect_provenance, publish_bundle, staging_folder
+    from .context_training import ContextConfig, collect_context, context_scores, export_context_onnx, fit_context
     from .evaluate import evaluate_thresholds
     from .labeled_images import load_labeled_images
 
-    config.check()
     source = load_bundle(bundle)
+    post = source.manifest.postprocess
     data = [data] if isinstance(data, (str, Path)) else list(data)
-    train_items = [item for folder in data for item in load_labeled_images(folder)]
+    context_data = list(context_data)
+    keep_crop_verifier = not data
+    if keep_crop_verifier:
+        if post.verifier is None:
+            raise ValueError(f"{source.path}: has no hole verifier to keep; name labeled sets to fit one on (--data)")
+        if not context_data:
+            raise ValueError("nothing to train: name labeled sets for the verifier (--data), its context pass "
+                             "(--context-data) or both")
+        config.candidate_threshold, config.crop_px, config.span = post.threshold, post.verifier.crop_px, post.verifier.span
+    config.check()
+    context_config = context_config or ContextConfig()
+    context_config.check()
     val_items = load_labeled_images(val)
     detector = Detector(source, threshold=config.candidate_threshold, verify=False)
     say(f"candidates at hole probability >= {config.candidate_threshold} from {source.path}")
-    train = collect_candidates(detector, train_items, config, progress=progress, desc="fit candidates")
-    held = collect_candidates(detector, val_items, config, progress=progress, desc="val candidates")
-    say(f"fit: {len(train)} candidates in {train.images} images, {int(train.labels.sum())} of "
-        f"{train.holes_true} labelled holes among them; val: {len(held)} candidates, "
-        f"{int(held.labels.sum())} of {held.holes_true}")
-    net = fit_verifier(train, config, progress=progress)
-    cut, table = best_cut(candidate_scores(net, held), held)
+    figures = {"val": str(val), "fit": [str(d) for d in data], "candidate_threshold": config.candidate_threshold}
+    previous = source.manifest.metrics.get("verifier") or {}
+    if keep_crop_verifier:
+        figures = {**previous, **figures, "fit": previous.get("fit", []), "crop_verifier": "kept from the bundle"}
 
     staging = staging_folder(out)
     try:
         for name in source.manifest.files:
-            if name != "verifier.onnx":
+            if name not in ("verifier.onnx", "context.onnx") or (keep_crop_verifier and name == post.verifier.file):
                 shutil.copy2(source.path / name, staging / name)
-        parity = export_verifier_onnx(net, staging / "verifier.onnx", config.crop_px, check=held)
-        spec = VerifierSpec(min_score=cut, crop_px=config.crop_px, span=config.span)
-        post = source.manifest.postprocess
-        verifier = HoleVerifier(staging / spec.file, min_score=cut, crop_px=spec.crop_px, span=spec.span)
+        if keep_crop_verifier:
+            crop_file, cut = post.verifier.file, post.verifier.min_score
+            cut = previous.get("crop_min_score", cut)
+        else:
+            train_items = [item for folder in data for item in load_labeled_images(folder)]
+            train = collect_candidates(detector, train_items, config, progress=progress, desc="fit candidates")
+            held = collect_candidates(detector, val_items, config, progress=progress, desc="val candidates")
+            say(f"fit: {len(train)} candidates in {train.images} images, {int(train.labels.sum())} of "
+                f"{train.holes_true} labelled holes among them; val: {len(held)} candidates, "
+                f"{int(held.labels.sum())} of {held.holes_true}")
+            net = fit_verifier(train, config, progress=progress)
+            cut, table = best_cut(candidate_scores(net, held), held)
+            crop_file = "verifier.onnx"
+            parity = export_verifier_onnx(net, staging / crop_file, config.crop_px, check=held)
+            figures.update({"fit_candidates": len(train), "fit_images": train.images, "val_candidates": len(held),
+                            "onnx_vs_torch_max_abs_score_diff": parity, "val_cuts": table})
+        spec = VerifierSpec(file=crop_file, min_score=cut, crop_px=config.crop_px, span=config.span)
 
         def predict(image):
             prob = detector.probability(image)
             return np.stack([1.0 - prob, prob])
 
-        without = evaluate_thresholds(val_items, predict, [post.threshold], post.min_area_px)[post.threshold]
-        with_verifier = evaluate_thresholds(val_items, predict, [config.candidate_threshold], post.min_area_px,
-                                            verify=verifier)[config.candidate_threshold]
-        figures = {
-            "val": str(val), "fit": [str(d) for d in data], "candidate_threshold": config.candidate_threshold,
-            "min_score": cut, "fit_candidates": len(train), "fit_images": train.images,
-            "val_candidates": len(held), "onnx_vs_torch_max_abs_score_diff": parity,
-            "val_without_verifier": {k: without[k] for k in ("f1", "precision", "recall", "center_error_rms_px")},
-            "val_with_verifier": {k: with_verifier[k] for k in ("f1", "precision", "recall", "center_error_rms_px")},
-            "val_threshold_without_verifier": post.threshold,
-            "val_cuts": table,
-        }
+        def val_f1(verifier=None, threshold=config.candidate_threshold):
+            result = evaluate_thresholds(val_items, predict, [threshold], post.min_area_px, verify=verifier)[threshold]
+            return {k: result[k] for k in ("f1", "precision", "recall", "center_error_rms_px")}
+
+        crop_verifier = HoleVerifier(staging / crop_file, min_score=cut, crop_px=spec.crop_px, span=spec.span)
+        baseline_threshold = previous.get("val_threshold_without_verifier", post.threshold) \
+            if keep_crop_verifier else post.threshold
+        figures.update({"min_score": cut, "crop_min_score": cut, "val_without_verifier": val_f1(None, baseline_threshold),
+                        "val_threshold_without_verifier": baseline_threshold,
+                        "val_with_verifier": val_f1(crop_verifier)})
+        if context_data:
+            context_items = [item for folder in context_data for item in load_labeled_images(folder)]
+            fit_set = collect_context(detector, crop_verifier, context_items, progress=progress,
+                                      desc="context fit candidates")
+            val_set = collect_context(detector, crop_verifier, val_items, progress=progress,
+                                      desc="context val candidates")
+            say(f"context pass: {len(fit_set)} candidates in {fit_set.images} images, {int(fit_set.labels.sum())} "
+                f"of {fit_set.holes_true} labelled holes among them")
+            context_net = fit_context(fit_set, context_config, progress=progress)
+            context_cut, context_table = best_cut(context_scores(context_net, val_set), val_set)
+            context_parity = export_context_onnx(context_net, staging / "context.onnx", check=val_set)
+            spec = spec.model_copy(update={"min_score": context_cut, "context_file": "context.onnx"})
+            with_context = HoleVerifier(staging / crop_file, min_score=context_cut, crop_px=spec.crop_px,
+                                        span=spec.span, context=staging / "context.onnx")
+            figures.update({
+                "min_score": context_cut, "val_with_crop_verifier": figures["val_with_verifier"],
+                "val_with_verifier": val_f1(with_context),
+                "context": {"fit": [str(d) for d in context_data], "fit_images": fit_set.images,
+                            "fit_candidates": len(fit_set), "hidden": list(context_config.hidden),
+                            "epochs": context_config.epochs, "onnx_vs_torch_max_abs_score_diff": context_parity,
+                            "val_cuts": context_table}})
         manifest = source.manifest.model_copy(deep=True)
         manifest.postprocess = post.model_copy(update={"threshold": config.candidate_threshold, "verifier": spec})
         manifest.metrics = {**manifest.metrics, "verifier": figures}
-        manifest.provenance = {**manifest.provenance, "verifier": collect_provenance(
-            dataset={"fit": [str(d) for d in data], "val": str(val)}, seed=config.seed,
-            note=f"hole verifier: {config.epochs} epochs, batch {config.batch}, lr {config.lr}, "
-                 f"crop {config.crop_px} px over {config.span} diameters")}
+        notes = [] if keep_crop_verifier else [f"hole verifier: {config.epochs} epochs, batch {config.batch}, "
+                                               f"lr {config.lr}, crop {config.crop_px} px over {config.span} diameters"]
+        if context_data:
+            notes.append(f"context pass: MLP {list(context_config.hidden)}, {context_config.epochs} epochs, "
+                         f"fitted on {[str(d) for d in context_data]}")
+        provenance = collect_provenance(dataset={"fit": figures["fit"], "context_fit": [str(d) for d in context_data],
+                                                 "val": str(val)}, seed=config.seed, note="; ".join(notes))
+        if keep_crop_verifier and "verifier" in source.manifest.provenance:
+            provenance = {"crop_verifier": source.manifest.provenance["verifier"], **provenance}
+        manifest.provenance = {**manifest.provenance, "verifier": provenance}
         manifest.files = {}
         publish_bundle(staging, out, manifest)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    say(f"val F1 {without['f1']:.4f} without the verifier (threshold {post.threshold}) -> "
-        f"{with_verifier['f1']:.4f} with it (candidates >= {config.candidate_threshold}, min_score {cut}); "
-        f"precision {without['precision']:.4f} -> {with_verifier['precision']:.4f}, "
+    without, with_verifier = figures["val_without_verifier"], figures["val_with_verifier"]
+    if context_data:
+        crop_only = figures["val_with_crop_verifier"]
+        say(f"val F1 with the crop verifier alone {crop_only['f1']:.4f} (min_score {cut}) -> {with_verifier['f1']:.4f} "
+            f"with its context pass (min_score {figures['min_score']})")
+    say(f"val F1 {without['f1']:.4f} without the verifier (threshold {figures['val_threshold_without_verifier']}) -> "
+        f"{with_verifier['f1']:.4f} with it (candidates >= {config.candidate_threshold}, min_score "
+        f"{figures['min_score']}); precision {without['precision']:.4f} -> {with_verifier['precision']:.4f}, "
         f"recall {without['recall']:.4f} -> {with_verifier['recall']:.4f}")
     say(f"wrote {out}")
     return figures

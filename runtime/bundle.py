@@ -64,6 +64,9 @@ class VerifierSpec(_Strict):
     min_score: float = Field(0.5, gt=0, lt=1, description="candidates the verifier scores below this are dropped")
     crop_px: int = Field(32, ge=8, le=256, description="side of the square crop around each hole, px")
     span: float = Field(3.0, gt=1, le=10, description="the crop covers span x the hole's diameter")
+    context_file: str | None = Field(None, description="optional second pass (runtime/hole_context.py): each "
+                                     "candidate rescored next to its frame's other candidates; min_score then "
+                                     "cuts its score")
 
 
 class PostprocessSpec(_Strict):
@@ -199,6 +202,9 @@ def verify_bundle(path: str | Path) -> list[str]:
     verifier = manifest.postprocess.verifier
     if verifier is not None and verifier.file not in manifest.files:
         problems.append(f"{path / verifier.file}: postprocess.verifier names it but the manifest does not list it")
+    if verifier is not None and verifier.context_file is not None and verifier.context_file not in manifest.files:
+        problems.append(f"{path / verifier.context_file}: postprocess.verifier.context_file names it but the "
+                        f"manifest does not list it")
     for name, expected in sorted(manifest.files.items()):
         file = path / name
         if "/" in name or "\\" in name or name == MANIFEST:

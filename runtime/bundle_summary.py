@@ -22,7 +22,10 @@ def describe_manifest(manifest: Manifest, path: str | Path | None = None) -> str
              f"probabilities in '{m.outputs.probabilities}'",
              f"post       threshold {m.postprocess.threshold}, min area {m.postprocess.min_area_px} px"
              + ("" if m.postprocess.verifier is None else
-                f"; hole verifier {m.postprocess.verifier.file} keeps scores >= {m.postprocess.verifier.min_score}"),
+                f"; hole verifier {m.postprocess.verifier.file}"
+                + ("" if m.postprocess.verifier.context_file is None else
+                   f" + {m.postprocess.verifier.context_file} (next to the frame's other candidates)")
+                + f" keeps scores >= {m.postprocess.verifier.min_score}"),
              f"tiling     {m.tiling.tile_height}x{m.tiling.tile_width} tiles, overlap {m.tiling.overlap_px} px"]
     metrics = m.metrics
     parity = metrics.get("parity_fp32")
@@ -49,7 +52,9 @@ def describe_manifest(manifest: Manifest, path: str | Path | None = None) -> str
         before, after = verifier.get("val_without_verifier") or {}, verifier.get("val_with_verifier") or {}
         lines.append(f"verifier   val hole F1 {_figure(before.get('f1'))} without (threshold "
                      f"{verifier.get('val_threshold_without_verifier')}) -> {_figure(after.get('f1'))} with it "
-                     f"(candidates >= {verifier.get('candidate_threshold')}); {verifier.get('val')}")
+                     f"(candidates >= {verifier.get('candidate_threshold')}"
+                     + (f"; crop pass alone {_figure(verifier['val_with_crop_verifier'].get('f1'))}"
+                        if verifier.get("val_with_crop_verifier") else "") + f"); {verifier.get('val')}")
     if metrics.get("fp16"):
         fp16 = metrics["fp16"]
         lines.append(f"fp16       {fp16.get('detail')}; hole F1 vs fp32 {_figure(fp16.get('hole_f1_vs_fp32'))}")

@@ -120,8 +120,9 @@ class Detector:
                 raise BundleError(f"{self.bundle.path / 'manifest.json'}: min_score is the cut of a hole verifier and "
                                   f"this bundle has none (holevision train-verifier adds one)")
             return None
+        context = None if spec.context_file is None else self.bundle.path / spec.context_file
         return HoleVerifier(self.bundle.path / spec.file, min_score=spec.min_score if min_score is None else min_score,
-                            crop_px=spec.crop_px, span=spec.span)
+                            crop_px=spec.crop_px, span=spec.span, context=context)
 
     def extract(self, probability: np.ndarray, image: np.ndarray, timings: dict[str, float] | None = None) -> Holes:
         """Post-processing alone: the measured holes of a probability map (then the bundle's verifier, when

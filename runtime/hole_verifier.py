@@ -5,7 +5,9 @@ the model is unsure of, p 0.4-0.9) against false ones (a pit, a screw head, a sh
 a small verifier (``verifier.onnx``, trained by ``holevision train-verifier``) that judges each candidate
 found at the bundle's (low) threshold as a whole: a crop around the hole scaled to its size, of the
 grey image and of the probability map, plus the hole's measurements. Its output, a per-hole
-probability that this is a hole, replaces the hole's score; holes below ``min_score`` are dropped.
+probability that this is a hole, replaces the hole's score; holes below ``min_score`` are dropped. A
+verifier may have a second pass (``context.onnx``, hole_context.py) that rescores each candidate next to
+the other candidates of its frame; its score is then the one cut and reported.
 
 Pure functions build the verifier's inputs (`verifier_inputs`); `HoleVerifier` runs the ONNX file with
 onnxruntime. Training uses the same `verifier_inputs`, so what it learns is what the line computes.
@@ -19,6 +21,7 @@ import cv2
 import numpy as np
 
 from holevision.runtime.detections import Holes
+from holevision.runtime.hole_context import ContextRescorer
 
 # The measurements fed next to the crops, in this order (the ONNX input "measures").
 MEASURES = ("score", "log_diameter_px", "circularity", "fit_residual_px", "no_fit", "refined", "on_border")
@@ -100,7 +103,8 @@ def keep_verified(holes: Holes, scores: np.ndarray, min_score: float) -> Holes:
 class HoleVerifier:
     """Runs a bundle's ``verifier.onnx`` (``postprocess.verifier`` in its manifest) on candidate holes."""
 
-    def __init__(self, path: str | Path, *, min_score: float, crop_px: int, span: float, threads: int = 1):
+    def __init__(self, path: str | Path, *, min_score: float, crop_px: int, span: float, threads: int = 1,
+                 context: str | Path | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -118,13 +122,20 @@ class HoleVerifier:
         if not 0.0 < min_score < 1.0:
             raise ValueError(f"{self.path}: min_score must be in (0, 1), got {min_score}")
         self.min_score, self.crop_px, self.span = float(min_score), int(crop_px), float(span)
+        self.context = None if context is None else ContextRescorer(context, threads=threads)
 
-    def scores(self, holes: Holes, probability: np.ndarray, image: np.ndarray) -> np.ndarray:
-        """(N,) probability that each candidate is a hole."""
+    def crop_scores(self, holes: Holes, probability: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """(N,) the first pass: each candidate's probability of being a hole from its crops and measures."""
         if len(holes) == 0:
             return np.zeros(0)
         inputs = verifier_inputs(holes, probability, image, self.crop_px, self.span)
         return self.session.run([SCORE_OUTPUT], inputs)[0].astype(np.float64).reshape(-1)
+
+    def scores(self, holes: Holes, probability: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """(N,) probability that each candidate is a hole: the crop pass, then the context pass if any.
+        ``holes`` are all the candidates of one frame (the context pass compares them)."""
+        scores = self.crop_scores(holes, probability, image)
+        return scores if self.context is None or len(holes) == 0 else self.context.scores(holes, scores)
 
     def __call__(self, holes: Holes, probability: np.ndarray, image: np.ndarray,
                  min_score: float | None = None) -> Holes:

@@ -11,6 +11,8 @@ EXAMPLES = """\
   holevision eval --model bundles/verified --data data/test                     with the verifier
   holevision eval --model bundles/verified --data data/test --no-verifier       without it
   holevision detect part.png --model bundles/verified --overlay out/
+  holevision train-verifier --bundle bundles/verified --context-data data/context_fit --val data/val \
+      --out bundles/verified2                                                  keep it, add the context pass
 """
 
 DESCRIPTION = """\
@@ -20,15 +22,27 @@ false ones. A hole verifier takes a second look: every candidate found at a low 
 says whether it is a hole. Holes it scores below min_score are dropped; the others carry its score.
 
 Train it on labelled images the model did not learn from (the candidates of training images are too
-easy), with the very bundle it will ship in. min_score is chosen for the best hole F1 on --val."""
+easy), with the very bundle it will ship in. min_score is chosen for the best hole F1 on --val.
+
+--context-data adds a second pass: each candidate rescored from its crop score next to those of the
+other candidates of its frame (drilled holes come in sets of one size; a look-alike is often alone).
+Fit it on labelled images that neither the model nor the crop verifier learned from. Without --data,
+the bundle's own verifier is kept and only the context pass is fitted."""
 
 
 def register(registry) -> None:
     p = registry.command("train-verifier", help="add a hole verifier to a bundle: fewer false and missed holes",
                          description=DESCRIPTION, examples=EXAMPLES)
     p.add_argument("--bundle", required=True, help="bundle folder, or 'default' for the packaged bundle")
-    p.add_argument("--data", required=True, action="append",
-                   help="labeled images to fit the verifier on, not the model's training set (repeatable)")
+    p.add_argument("--data", action="append", default=[],
+                   help="labeled images to fit the verifier on, not the model's training set (repeatable; "
+                        "omit to keep the bundle's verifier and fit only --context-data)")
+    p.add_argument("--context-data", action="append", default=[],
+                   help="labeled images to fit the context pass on, other than --data (repeatable)")
+    p.add_argument("--context-hidden", default="32,32",
+                   help="the context pass's hidden layer widths, comma-separated (default: 32,32; '' = logistic "
+                        "regression)")
+    p.add_argument("--context-epochs", type=int, default=30, help="context pass training epochs (default: 30)")
     p.add_argument("--val", required=True, help="labeled images to choose min_score on and report F1 with and without")
     p.add_argument("--out", required=True, help="bundle folder to write (the bundle's files + verifier.onnx)")
     p.add_argument("--candidate-threshold", type=float, default=0.3,
@@ -48,13 +62,23 @@ def register(registry) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from holevision.export.context_training import ContextConfig
     from holevision.export.verifier_training import VerifierConfig, train_verifier_bundle
 
+    if not args.data and not args.context_data:
+        raise ValueError("nothing to train: name labeled images for the verifier (--data), for its context pass "
+                         "(--context-data), or both")
     config = VerifierConfig(candidate_threshold=args.candidate_threshold, crop_px=args.crop, span=args.span,
                             epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed)
     config.check()
-    figures = train_verifier_bundle(args.bundle, args.data, args.val, args.out, config,
-                                    progress=not args.no_progress)
+    try:
+        hidden = tuple(int(w) for w in args.context_hidden.split(",") if w.strip())
+    except ValueError:
+        raise ValueError(f"--context-hidden: comma-separated layer widths please, got {args.context_hidden!r}") from None
+    context = ContextConfig(hidden=hidden, epochs=args.context_epochs, seed=args.seed)
+    context.check()
+    figures = train_verifier_bundle(args.bundle, args.data, args.val, args.out, config, context_data=args.context_data,
+                                    context_config=context, progress=not args.no_progress)
     if args.json:
         from pathlib import Path
 

@@ -126,3 +126,81 @@ def test_train_verifier_learns_holes_from_look_alikes_and_writes_a_verified_bund
 
     assert evaluate_path(out, val, progress=False)["f1"] == pytest.approx(with_verifier["f1"], abs=1e-6)
     assert evaluate_path(out, val, progress=False, verify=False)["precision"] == pytest.approx(0.5, abs=0.02)
+
+
+def sets_and_loners(folder: Path, count: int, seed: int) -> Path:
+    """Three dark discs of one size (labelled holes) and one more of another size (not a hole) per image.
+    Which of the two sizes is the set's is a coin toss, so a disc alone says nothing: only the frame's
+    other candidates tell the loner apart."""
+    rng = np.random.default_rng(seed)
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    for index in range(count):
+        image = rng.normal(200, 5, (128, 128, 3)).clip(0, 255).astype(np.uint8)
+        mask = np.zeros((128, 128), np.uint16)
+        small = int(rng.integers(4, 8))
+        large = int(round(small * rng.uniform(1.5, 1.9)))
+        radius, loner = (small, large) if rng.random() < 0.5 else (large, small)
+        cells = rng.permutation([(32, 32), (96, 32), (32, 96), (96, 96)])
+        for k, (u, v) in enumerate(cells):
+            u, v = u + int(rng.integers(-6, 7)), v + int(rng.integers(-6, 7))
+            cv2.circle(image, (u, v), radius if k < 3 else loner, (40, 40, 40), -1, cv2.LINE_AA)
+            if k < 3:
+                cv2.circle(mask, (u, v), radius, k + 1, -1)
+        cv2.imwrite(str(folder / "images" / f"{index:04d}.png"), image)
+        cv2.imwrite(str(folder / "masks" / f"{index:04d}.png"), mask)
+    return folder
+
+
+@pytest.mark.slow
+def test_the_context_pass_tells_a_loner_from_a_set_of_holes_and_can_be_added_to_a_kept_verifier(tmp_path, capsys):
+    from holevision.runtime.bundle import read_manifest, verify_bundle
+    from holevision.runtime.cli import main
+    from holevision.runtime.detector import Detector
+
+    bundle = make_fake_bundle(tmp_path / "dark_pixels")        # finds every dark disc
+    fit, context = sets_and_loners(tmp_path / "fit", 30, seed=1), sets_and_loners(tmp_path / "context", 60, seed=3)
+    val = sets_and_loners(tmp_path / "val", 16, seed=2)
+    out = tmp_path / "verified"
+    common = ["--val", str(val), "--epochs", "12", "--batch", "32", "--candidate-threshold", "0.5",
+              "--context-epochs", "200", "--no-progress"]
+    assert main(["train-verifier", "--bundle", str(bundle), "--data", str(fit), "--context-data", str(context),
+                 "--out", str(out), "--json", str(tmp_path / "figures.json"), *common]) == 0
+    printed = capsys.readouterr().out
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    crop_only, with_context = figures["val_with_crop_verifier"], figures["val_with_verifier"]
+    # The crop verifier cannot tell the loner from the set (precision about 0.75); the context pass can.
+    assert crop_only["precision"] <= 0.85
+    assert with_context["precision"] >= 0.95 and with_context["recall"] >= 0.95
+    assert f"with its context pass (min_score {figures['min_score']})" in printed
+    assert verify_bundle(out) == []
+    manifest = read_manifest(out)
+    assert manifest.postprocess.verifier.context_file == "context.onnx" and "context.onnx" in manifest.files
+    assert manifest.postprocess.verifier.min_score == figures["min_score"]
+    image = cv2.imread(str(val / "images" / "0000.png"))
+    assert len(Detector(out).detect(image).holes) == 3
+    from holevision.export.evaluate import evaluate_path
+
+    assert evaluate_path(out, val, progress=False)["f1"] == pytest.approx(with_context["f1"], abs=1e-6)
+
+    # Keep that crop verifier, fit only a new context pass: verifier.onnx travels unchanged.
+    again = tmp_path / "again"
+    assert main(["train-verifier", "--bundle", str(out), "--context-data", str(context), "--out", str(again),
+                 "--json", str(tmp_path / "again.json"), *common]) == 0
+    kept = json.loads((tmp_path / "again.json").read_text())
+    assert kept["crop_verifier"] == "kept from the bundle" and kept["crop_min_score"] == figures["crop_min_score"]
+    assert (again / "verifier.onnx").read_bytes() == (out / "verifier.onnx").read_bytes()
+    assert kept["val_with_verifier"]["precision"] >= 0.95 and verify_bundle(again) == []
+
+
+def test_train_verifier_refuses_to_keep_a_verifier_the_bundle_does_not_have(tmp_path, capsys):
+    from holevision.runtime.cli import main
+
+    bundle = make_fake_bundle(tmp_path / "dark_pixels")
+    val = discs_and_squares(tmp_path / "val", 2, seed=2)
+    code = main(["train-verifier", "--bundle", str(bundle), "--context-data", str(val), "--val", str(val),
+                 "--out", str(tmp_path / "out"), "--no-progress"])
+    assert code != 0
+    assert "has no hole verifier to keep; name labeled sets to fit one on (--data)" in capsys.readouterr().err
+    assert main(["train-verifier", "--bundle", str(bundle), "--val", str(val), "--out", str(tmp_path / "out")]) != 0
+    assert "nothing to train" in capsys.readouterr().err

@@ -1,0 +1,185 @@
+"""Train the verifier's context pass: crop-verifier scores + the frame's other candidates -> ``context.onnx``.
+
+    data = collect_context(detector, crop_verifier, labeled_items)   # features + labels, per candidate
+    net = fit_context(data, ContextConfig())                          # a small MLP, seconds
+    cut, table = best_cut(context_scores(net, val), val)              # verifier_training.best_cut
+    export_context_onnx(net, "context.onnx", check=val)
+
+The crop verifier's scores are what the context pass reads, so it must learn from images the crop
+verifier was not fitted on (its scores on its own fit images are better than it will ever be on the
+line). holevision.runtime.hole_context builds the features for both.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from holevision.runtime.hole_context import CONTEXT_FEATURES, FEATURES_INPUT, SCORE_OUTPUT, context_features
+
+from .labeled_images import LabeledImage
+from .verifier_training import PARITY_TOLERANCE, label_candidates
+
+
+@dataclass
+class ContextConfig:
+    hidden: tuple[int, ...] = (32, 32)   # MLP widths; () = logistic regression on the features
+    epochs: int = 30
+    batch: int = 256
+    lr: float = 3e-3
+    seed: int = 0
+
+    def check(self) -> None:
+        if any(width < 1 for width in self.hidden):
+            raise ValueError(f"hidden widths must be >= 1, got {self.hidden}")
+        if self.epochs < 1 or self.batch < 2 or self.lr <= 0:
+            raise ValueError(f"epochs >= 1, batch >= 2 and lr > 0 please (got {self.epochs}, {self.batch}, {self.lr})")
+
+
+@dataclass
+class ContextSet:
+    """Candidates of a labeled set with their context features and whether each is a real hole."""
+
+    features: np.ndarray      # (N, len(CONTEXT_FEATURES)) float32
+    labels: np.ndarray        # (N,) 1.0 = matches a labelled hole
+    crop_scores: np.ndarray   # (N,) the crop verifier's score (the first feature, as a probability)
+    holes_true: int           # labelled holes in the set (found or not), tiny ones excepted
+    images: int = 0
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def collect_context(detector, verifier, items: Sequence[LabeledImage], *, progress: bool = True,
+                    desc: str = "context candidates") -> ContextSet:
+    """Run ``detector`` (verify=False, at the candidate threshold) and the crop pass of ``verifier`` on
+    every labeled image; each candidate's context features (among all of its frame's) and label."""
+    from tqdm import tqdm
+
+    features, labels, crop_scores, holes_true = [], [], [], 0
+    for item in tqdm(items, desc=desc, unit="img", disable=not progress):
+        image = item.read_image()
+        probability = detector.probability(image)
+        holes = detector.extract(probability, image)
+        label, keep, count = label_candidates(holes.centers, item.holes(), detector.min_area_px)
+        holes_true += count
+        scores = verifier.crop_scores(holes, probability, image)
+        features.append(context_features(holes, scores)[keep])
+        labels.append(label[keep])
+        crop_scores.append(scores[keep])
+    width = len(CONTEXT_FEATURES)
+    return ContextSet(
+        features=np.concatenate(features) if features else np.zeros((0, width), np.float32),
+        labels=np.concatenate(labels) if labels else np.zeros(0),
+        crop_scores=np.concatenate(crop_scores) if crop_scores else np.zeros(0),
+        holes_true=holes_true, images=len(items))
+
+
+def _context_net(hidden: Sequence[int], mean: np.ndarray, std: np.ndarray):
+    import torch
+    from torch import nn
+
+    class ContextNet(nn.Module):
+        """Standardised features -> MLP (``hidden`` widths, ReLU) -> hole logit."""
+
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+            self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+            layers, width = [], len(mean)
+            for out in hidden:
+                layers += [nn.Linear(width, out), nn.ReLU()]
+                width = out
+            self.mlp = nn.Sequential(*layers, nn.Linear(width, 1))
+
+        def forward(self, features):
+            return self.mlp((features - self.mean) / self.std)[:, 0]
+
+    return ContextNet()
+
+
+def fit_context(train: ContextSet, config: ContextConfig, *, progress: bool = True):
+    """A context network fitted to ``train`` (binary cross-entropy, AdamW, one-cycle schedule)."""
+    import torch
+    from torch import nn
+    from tqdm import tqdm
+
+    config.check()
+    if len(train) == 0 or train.labels.min() == train.labels.max():
+        raise ValueError(f"the context pass needs candidates that are holes and candidates that are not; got "
+                         f"{len(train)} candidates, {int(train.labels.sum())} of them holes")
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    net = _context_net(config.hidden, train.features.mean(axis=0), train.features.std(axis=0) + 1e-6)
+    features = torch.from_numpy(np.ascontiguousarray(train.features, np.float32))
+    labels = torch.as_tensor(train.labels, dtype=torch.float32)
+    steps = math.ceil(len(labels) / config.batch)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.epochs * steps)
+    net.train()
+    for _ in tqdm(range(config.epochs), desc="context", unit="epoch", disable=not progress):
+        order = torch.randperm(len(labels), generator=generator)
+        for first in range(0, len(labels), config.batch):
+            rows = order[first:first + config.batch]
+            if len(rows) < 2:
+                continue
+            loss = nn.functional.binary_cross_entropy_with_logits(net(features[rows]), labels[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    return net.eval()
+
+
+def context_scores(net, data: ContextSet) -> np.ndarray:
+    """(N,) the context pass's probability that each candidate is a hole (torch)."""
+    import torch
+
+    with torch.no_grad():
+        return torch.sigmoid(net(torch.from_numpy(np.ascontiguousarray(data.features, np.float32)))).numpy().astype(
+            np.float64)
+
+
+def export_context_onnx(net, path: str | Path, check: ContextSet | None = None) -> float:
+    """Write ``net`` with a sigmoid on top as ONNX (opset 17, any number of candidates); returns the max
+    |score| difference between torch and ONNX Runtime on ``check`` (or random features), refusing more
+    than PARITY_TOLERANCE."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    class Score(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, features):
+            return torch.sigmoid(self.inner(features))
+
+    path = Path(path)
+    graph = Score(net).eval()
+    if check is not None and len(check):
+        features = np.ascontiguousarray(check.features[:1024], np.float32)
+    else:
+        features = np.random.default_rng(0).normal(size=(8, len(CONTEXT_FEATURES))).astype(np.float32)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")   # the TorchScript exporter's deprecation notice
+        torch.onnx.export(graph, (torch.from_numpy(features[:2]),), str(path), input_names=[FEATURES_INPUT],
+                          output_names=[SCORE_OUTPUT], opset_version=17, dynamo=False,
+                          dynamic_axes={FEATURES_INPUT: {0: "holes"}, SCORE_OUTPUT: {0: "holes"}})
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    onnx_scores = session.run([SCORE_OUTPUT], {FEATURES_INPUT: features})[0]
+    with torch.no_grad():
+        torch_scores = graph(torch.from_numpy(features)).numpy()
+    difference = float(np.max(np.abs(onnx_scores - torch_scores))) if len(features) else 0.0
+    if difference > PARITY_TOLERANCE:
+        path.unlink(missing_ok=True)
+        raise RuntimeError(f"{path}: the exported context pass differs from torch by {difference:.2e} "
+                           f"(limit {PARITY_TOLERANCE:g}); not written")
+    return difference
