@@ -12,18 +12,16 @@ line). holevision.runtime.hole_context builds the features for both.
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from holevision.runtime.hole_context import CONTEXT_FEATURES, FEATURES_INPUT, SCORE_OUTPUT, context_features
+from holevision.runtime.hole_context import CONTEXT_FEATURES, FEATURES_INPUT, context_features
 
 from .labeled_images import LabeledImage
-from .verifier_training import PARITY_TOLERANCE, label_candidates
+from .verifier_training import export_scores_onnx, fit_binary, labelled_candidates
 
 
 @dataclass
@@ -59,14 +57,9 @@ def collect_context(detector, verifier, items: Sequence[LabeledImage], *, progre
                     desc: str = "context candidates") -> ContextSet:
     """Run ``detector`` (verify=False, at the candidate threshold) and the crop pass of ``verifier`` on
     every labeled image; each candidate's context features (among all of its frame's) and label."""
-    from tqdm import tqdm
-
     features, labels, crop_scores, holes_true = [], [], [], 0
-    for item in tqdm(items, desc=desc, unit="img", disable=not progress):
-        image = item.read_image()
-        probability = detector.probability(image)
-        holes = detector.extract(probability, image)
-        label, keep, count = label_candidates(holes.centers, item.holes(), detector.min_area_px)
+    for image, probability, holes, label, keep, count in labelled_candidates(detector, items, progress=progress,
+                                                                             desc=desc):
         holes_true += count
         scores = verifier.crop_scores(holes, probability, image)
         features.append(context_features(holes, scores)[keep])
@@ -106,34 +99,12 @@ def _context_net(hidden: Sequence[int], mean: np.ndarray, std: np.ndarray):
 def fit_context(train: ContextSet, config: ContextConfig, *, progress: bool = True):
     """A context network fitted to ``train`` (binary cross-entropy, AdamW, one-cycle schedule)."""
     import torch
-    from torch import nn
-    from tqdm import tqdm
 
     config.check()
-    if len(train) == 0 or train.labels.min() == train.labels.max():
-        raise ValueError(f"the context pass needs candidates that are holes and candidates that are not; got "
-                         f"{len(train)} candidates, {int(train.labels.sum())} of them holes")
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)     # the network's initial weights
     net = _context_net(config.hidden, train.features.mean(axis=0), train.features.std(axis=0) + 1e-6)
-    features = torch.from_numpy(np.ascontiguousarray(train.features, np.float32))
-    labels = torch.as_tensor(train.labels, dtype=torch.float32)
-    steps = math.ceil(len(labels) / config.batch)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.epochs * steps)
-    net.train()
-    for _ in tqdm(range(config.epochs), desc="context", unit="epoch", disable=not progress):
-        order = torch.randperm(len(labels), generator=generator)
-        for first in range(0, len(labels), config.batch):
-            rows = order[first:first + config.batch]
-            if len(rows) < 2:
-                continue
-            loss = nn.functional.binary_cross_entropy_with_logits(net(features[rows]), labels[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    return net.eval()
+    return fit_binary(net, [train.features], train.labels, epochs=config.epochs, batch=config.batch, lr=config.lr,
+                      seed=config.seed, progress=progress, desc="context pass")
 
 
 def context_scores(net, data: ContextSet) -> np.ndarray:
@@ -148,38 +119,9 @@ def context_scores(net, data: ContextSet) -> np.ndarray:
 def export_context_onnx(net, path: str | Path, check: ContextSet | None = None) -> float:
     """Write ``net`` with a sigmoid on top as ONNX (opset 17, any number of candidates); returns the max
     |score| difference between torch and ONNX Runtime on ``check`` (or random features), refusing more
-    than PARITY_TOLERANCE."""
-    import onnx
-    import onnxruntime as ort
-    import torch
-
-    class Score(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, features):
-            return torch.sigmoid(self.inner(features))
-
-    path = Path(path)
-    graph = Score(net).eval()
+    than verifier_training.PARITY_TOLERANCE."""
     if check is not None and len(check):
-        features = np.ascontiguousarray(check.features[:1024], np.float32)
+        features = check.features[:1024]
     else:
         features = np.random.default_rng(0).normal(size=(8, len(CONTEXT_FEATURES))).astype(np.float32)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")   # the TorchScript exporter's deprecation notice
-        torch.onnx.export(graph, (torch.from_numpy(features[:2]),), str(path), input_names=[FEATURES_INPUT],
-                          output_names=[SCORE_OUTPUT], opset_version=17, dynamo=False,
-                          dynamic_axes={FEATURES_INPUT: {0: "holes"}, SCORE_OUTPUT: {0: "holes"}})
-    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    onnx_scores = session.run([SCORE_OUTPUT], {FEATURES_INPUT: features})[0]
-    with torch.no_grad():
-        torch_scores = graph(torch.from_numpy(features)).numpy()
-    difference = float(np.max(np.abs(onnx_scores - torch_scores))) if len(features) else 0.0
-    if difference > PARITY_TOLERANCE:
-        path.unlink(missing_ok=True)
-        raise RuntimeError(f"{path}: the exported context pass differs from torch by {difference:.2e} "
-                           f"(limit {PARITY_TOLERANCE:g}); not written")
-    return difference
+    return export_scores_onnx(net, {FEATURES_INPUT: features}, path, "context pass")

@@ -81,18 +81,25 @@ def label_candidates(centers: np.ndarray, truth, min_area_px: float) -> tuple[np
     return labels, keep, int((~ignore).sum())
 
 
-def collect_candidates(detector, items: Sequence[LabeledImage], config: VerifierConfig, *,
-                       progress: bool = True, desc: str = "candidates") -> Candidates:
-    """Run ``detector`` (a runtime Detector built with verify=False at the candidate threshold) on every
-    labeled image; the candidates' verifier inputs and labels."""
+def labelled_candidates(detector, items: Sequence[LabeledImage], *, progress: bool = True, desc: str = "candidates"):
+    """For each labeled image: (image, probability, candidates, labels, keep, holes_true) with the
+    candidates ``detector`` (verify=False, at the candidate threshold) finds, labelled by label_candidates."""
     from tqdm import tqdm
 
-    crops, measures, labels, holes_true = [], [], [], 0
     for item in tqdm(items, desc=desc, unit="img", disable=not progress):
         image = item.read_image()
         probability = detector.probability(image)
         holes = detector.extract(probability, image)
-        label, keep, count = label_candidates(holes.centers, item.holes(), detector.min_area_px)
+        yield (image, probability, holes, *label_candidates(holes.centers, item.holes(), detector.min_area_px))
+
+
+def collect_candidates(detector, items: Sequence[LabeledImage], config: VerifierConfig, *,
+                       progress: bool = True, desc: str = "candidates") -> Candidates:
+    """Run ``detector`` (a runtime Detector built with verify=False at the candidate threshold) on every
+    labeled image; the candidates' verifier inputs and labels."""
+    crops, measures, labels, holes_true = [], [], [], 0
+    for image, probability, holes, label, keep, count in labelled_candidates(detector, items, progress=progress,
+                                                                             desc=desc):
         inputs = verifier_inputs(holes[keep], probability, image, config.crop_px, config.span)
         crops.append(inputs[CROP_INPUT])
         measures.append(inputs[MEASURES_INPUT])
@@ -156,43 +163,67 @@ def _verifier_net(crop_px: int, measure_mean: np.ndarray, measure_std: np.ndarra
     return HoleVerifierNet()
 
 
-def fit_verifier(train: Candidates, config: VerifierConfig, *, progress: bool = True):
-    """A verifier network fitted to ``train`` (binary cross-entropy, mirrored and transposed crops)."""
+def fit_binary(net, inputs: Sequence, labels: np.ndarray, *, epochs: int, batch: int, lr: float, seed: int,
+               augment: Callable | None = None, progress: bool = True, desc: str = "fit"):
+    """Fit ``net`` (inputs -> one logit per row) to 0/1 ``labels`` (both present) by binary cross-entropy: AdamW with a
+    one-cycle schedule, shuffled batches (drawn from ``seed``); ``augment(batch_inputs, generator)`` may
+    vary a batch's inputs. Seed torch before building ``net``: its initial weights and dropout draw from
+    torch's global generator. Returns the network in eval mode."""
     import torch
     from torch import nn
     from tqdm import tqdm
 
-    config.check()
-    if len(train) == 0 or train.labels.min() == train.labels.max():
-        raise ValueError(f"the training candidates must hold both holes and non-holes; got {len(train)} candidates, "
-                         f"{int(train.labels.sum())} of them holes: use more labelled images or another threshold")
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    mean, std = train.measures.mean(axis=0), train.measures.std(axis=0) + 1e-6
-    net = _verifier_net(train.crops.shape[-1], mean, std)
-    crops, measures = torch.from_numpy(train.crops), torch.from_numpy(train.measures)
-    labels = torch.as_tensor(train.labels, dtype=torch.float32)
-    steps = math.ceil(len(labels) / config.batch)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.epochs * steps)
+    labels = np.asarray(labels)
+    if len(labels) == 0 or labels.min() == labels.max():
+        raise ValueError(f"fitting the {desc} needs candidates that are holes and candidates that are not; got "
+                         f"{len(labels)} candidates, {int(labels.sum())} of them holes: use more labelled images "
+                         f"or another threshold")
+    generator = torch.Generator().manual_seed(seed)
+    tensors = [torch.from_numpy(np.ascontiguousarray(x, np.float32)) for x in inputs]
+    targets = torch.as_tensor(labels, dtype=torch.float32)
+    steps = math.ceil(len(targets) / batch)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps)
     net.train()
-    for _ in tqdm(range(config.epochs), desc="verifier", unit="epoch", disable=not progress):
-        order = torch.randperm(len(labels), generator=generator)
-        for first in range(0, len(labels), config.batch):
-            rows = order[first:first + config.batch]
+    for _ in tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress):
+        order = torch.randperm(len(targets), generator=generator)
+        for first in range(0, len(targets), batch):
+            rows = order[first:first + batch]
             if len(rows) < 2:
                 continue
-            batch = crops[rows]
-            flip_u, flip_v, transpose = torch.rand(3, generator=generator) < 0.5
-            batch = batch.flip(3) if flip_u else batch
-            batch = batch.flip(2) if flip_v else batch
-            batch = batch.transpose(2, 3) if transpose else batch
-            loss = nn.functional.binary_cross_entropy_with_logits(net(batch, measures[rows]), labels[rows])
+            batch_inputs = [t[rows] for t in tensors]
+            if augment is not None:
+                batch_inputs = augment(batch_inputs, generator)
+            loss = nn.functional.binary_cross_entropy_with_logits(net(*batch_inputs), targets[rows])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             schedule.step()
     return net.eval()
+
+
+def _mirror_crops(batch_inputs, generator):
+    """Crops mirrored left-right, up-down and transposed, each with probability 1/2 (measures as they are)."""
+    import torch
+
+    crops, measures = batch_inputs
+    flip_u, flip_v, transpose = torch.rand(3, generator=generator) < 0.5
+    crops = crops.flip(3) if flip_u else crops
+    crops = crops.flip(2) if flip_v else crops
+    crops = crops.transpose(2, 3) if transpose else crops
+    return [crops, measures]
+
+
+def fit_verifier(train: Candidates, config: VerifierConfig, *, progress: bool = True):
+    """A verifier network fitted to ``train`` (binary cross-entropy, mirrored and transposed crops)."""
+    import torch
+
+    config.check()
+    torch.manual_seed(config.seed)     # the network's initial weights
+    mean, std = train.measures.mean(axis=0), train.measures.std(axis=0) + 1e-6
+    net = _verifier_net(train.crops.shape[-1], mean, std)
+    return fit_binary(net, [train.crops, train.measures], train.labels, epochs=config.epochs, batch=config.batch,
+                      lr=config.lr, seed=config.seed, augment=_mirror_crops, progress=progress, desc="verifier")
 
 
 def candidate_scores(net, candidates: Candidates, batch: int = 1024) -> np.ndarray:
@@ -228,8 +259,8 @@ def best_cut(scores: np.ndarray, candidates: Candidates, cuts: Sequence[float] =
     return best["min_score"], table
 
 
-def _with_sigmoid(net):
-    """The network with a sigmoid on top, as one torch module (what the ONNX file computes)."""
+def with_sigmoid(net):
+    """The network with a sigmoid on top, as one torch module (what the ONNX files compute)."""
     import torch
 
     class Score(torch.nn.Module):
@@ -237,45 +268,53 @@ def _with_sigmoid(net):
             super().__init__()
             self.inner = inner
 
-        def forward(self, crops, measures):
-            return torch.sigmoid(self.inner(crops, measures))
+        def forward(self, *inputs):
+            return torch.sigmoid(self.inner(*inputs))
 
     return Score(net).eval()
 
 
-def export_verifier_onnx(net, path: str | Path, crop_px: int, check: Candidates | None = None) -> float:
-    """Write ``net`` as ONNX (opset 17, any number of candidates); returns the max |score| difference
-    between torch and ONNX Runtime on ``check`` (or random inputs), refusing more than PARITY_TOLERANCE."""
+def export_scores_onnx(net, inputs: dict[str, np.ndarray], path: str | Path, what: str) -> float:
+    """Write ``net`` (its inputs in the order of ``inputs`` -> one logit per row) with a sigmoid on top as
+    ONNX (opset 17, any number of rows, output SCORE_OUTPUT) and check it on ``inputs``: returns the max
+    |score| difference between torch and ONNX Runtime, refusing (and removing the file) above
+    PARITY_TOLERANCE. ``what`` names the network in that error."""
     import onnx
     import onnxruntime as ort
     import torch
 
     path = Path(path)
-    graph = _with_sigmoid(net)
+    graph = with_sigmoid(net)
+    names = list(inputs)
+    tensors = [torch.from_numpy(np.ascontiguousarray(x, np.float32)) for x in inputs.values()]
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")   # the TorchScript exporter's deprecation notice; it is the one opset 17 needs
+        torch.onnx.export(graph, tuple(t[:2] for t in tensors), str(path), input_names=names,
+                          output_names=[SCORE_OUTPUT], opset_version=17, dynamo=False,
+                          dynamic_axes={**{name: {0: "holes"} for name in names}, SCORE_OUTPUT: {0: "holes"}})
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    onnx_scores = session.run([SCORE_OUTPUT], {name: t.numpy() for name, t in zip(names, tensors)})[0]
+    with torch.no_grad():
+        torch_scores = graph(*tensors).numpy()
+    difference = float(np.max(np.abs(onnx_scores - torch_scores))) if len(tensors[0]) else 0.0
+    if difference > PARITY_TOLERANCE:
+        path.unlink(missing_ok=True)
+        raise RuntimeError(f"{path}: the exported {what} differs from torch by {difference:.2e} "
+                           f"(limit {PARITY_TOLERANCE:g}); not written")
+    return difference
+
+
+def export_verifier_onnx(net, path: str | Path, crop_px: int, check: Candidates | None = None) -> float:
+    """Write ``net`` as ONNX (opset 17, any number of candidates); returns the max |score| difference
+    between torch and ONNX Runtime on ``check`` (or random inputs), refusing more than PARITY_TOLERANCE."""
     if check is not None and len(check):
         crops, measures = check.crops[:256], check.measures[:256]
     else:
         rng = np.random.default_rng(0)
         crops = rng.normal(size=(8, 2, crop_px, crop_px)).astype(np.float32)
         measures = rng.normal(size=(8, len(MEASURES))).astype(np.float32)
-    example = (torch.from_numpy(crops[:2]), torch.from_numpy(measures[:2]))
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")   # the TorchScript exporter's deprecation notice; it is the one opset 17 needs
-        torch.onnx.export(graph, example, str(path), input_names=[CROP_INPUT, MEASURES_INPUT],
-                          output_names=[SCORE_OUTPUT], opset_version=17, dynamo=False,
-                          dynamic_axes={CROP_INPUT: {0: "holes"}, MEASURES_INPUT: {0: "holes"},
-                                        SCORE_OUTPUT: {0: "holes"}})
-    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    onnx_scores = session.run([SCORE_OUTPUT], {CROP_INPUT: crops, MEASURES_INPUT: measures})[0]
-    with torch.no_grad():
-        torch_scores = graph(torch.from_numpy(crops), torch.from_numpy(measures)).numpy()
-    difference = float(np.max(np.abs(onnx_scores - torch_scores))) if len(crops) else 0.0
-    if difference > PARITY_TOLERANCE:
-        path.unlink(missing_ok=True)
-        raise RuntimeError(f"{path}: the exported verifier differs from torch by {difference:.2e} "
-                           f"(limit {PARITY_TOLERANCE:g}); not written")
-    return difference
+    return export_scores_onnx(net, {CROP_INPUT: crops, MEASURES_INPUT: measures}, path, "verifier")
 
 
 def train_verifier_bundle(bundle: str | Path, data: str | Path | Sequence[str | Path], val: str | Path,

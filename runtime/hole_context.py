@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from holevision.runtime.detections import Holes
+from holevision.runtime.small_onnx import small_model_session
 
 # The features, in this order (the ONNX input "features"; see context_features).
 CONTEXT_FEATURES = ("verifier_logit", "score_logit", "log_diameter_px", "on_border", "log1p_siblings",
@@ -75,14 +76,8 @@ class ContextRescorer:
     """Runs a bundle's ``context.onnx`` (``postprocess.verifier.context_file``): features -> hole probability."""
 
     def __init__(self, path: str | Path, threads: int = 1):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(int(threads), 1)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.session = small_model_session(self.path, threads)
         inputs = self.session.get_inputs()
         if [i.name for i in inputs] != [FEATURES_INPUT] or inputs[0].shape[-1] != len(CONTEXT_FEATURES):
             raise ValueError(f"{self.path}: a context rescorer takes one input {FEATURES_INPUT!r} of "

@@ -22,6 +22,7 @@ import numpy as np
 
 from holevision.runtime.detections import Holes
 from holevision.runtime.hole_context import ContextRescorer
+from holevision.runtime.small_onnx import small_model_session
 
 # The measurements fed next to the crops, in this order (the ONNX input "measures").
 MEASURES = ("score", "log_diameter_px", "circularity", "fit_residual_px", "no_fit", "refined", "on_border")
@@ -105,16 +106,8 @@ class HoleVerifier:
 
     def __init__(self, path: str | Path, *, min_score: float, crop_px: int, span: float, threads: int = 1,
                  context: str | Path | None = None):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        # One thread by default: a second thread pool next to the model's, spinning after each run, took
-        # the model's cores (bench detect 320x256: model 38 -> 76 ms with two verifier threads).
-        options.intra_op_num_threads = max(int(threads), 1)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.session = small_model_session(self.path, threads)
         names = {i.name for i in self.session.get_inputs()}
         if names != {CROP_INPUT, MEASURES_INPUT}:
             raise ValueError(f"{self.path}: a hole verifier takes inputs {CROP_INPUT!r} and {MEASURES_INPUT!r}, "

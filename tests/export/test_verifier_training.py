@@ -45,7 +45,7 @@ def test_f1_counts_labelled_holes_that_never_became_candidates_as_missed():
 
 
 def test_fitting_refuses_candidates_of_one_kind():
-    with pytest.raises(ValueError, match="both holes and non-holes"):
+    with pytest.raises(ValueError, match="needs candidates that are holes and candidates that are not"):
         fit_verifier(scored([1, 1, 1], holes_true=3), VerifierConfig(epochs=1))
 
 
@@ -73,25 +73,35 @@ def test_the_exported_verifier_matches_torch_and_takes_any_number_of_holes(tmp_p
         assert scores.shape == (count,) and ((scores > 0) & (scores < 1)).all()
 
 
-def discs_and_squares(folder: Path, count: int, seed: int) -> Path:
-    """Dark discs (labelled holes) and dark squares (not holes) on a bright plate, as an image/mask folder."""
+def labelled_plates(folder: Path, count: int, seed: int, draw) -> Path:
+    """``count`` bright 128x128 plates as an image/mask folder; ``draw(rng, image, mask, cells)`` puts dark
+    shapes into the four shuffled cells (their centres) and labels the holes among them in ``mask``."""
     rng = np.random.default_rng(seed)
     (folder / "images").mkdir(parents=True)
     (folder / "masks").mkdir()
     for index in range(count):
         image = rng.normal(200, 5, (128, 128, 3)).clip(0, 255).astype(np.uint8)
         mask = np.zeros((128, 128), np.uint16)
-        cells = rng.permutation([(32, 32), (96, 32), (32, 96), (96, 96)])
+        cells = [(u + int(rng.integers(-6, 7)), v + int(rng.integers(-6, 7)))
+                 for u, v in rng.permutation([(32, 32), (96, 32), (32, 96), (96, 96)])]
+        draw(rng, image, mask, cells)
+        cv2.imwrite(str(folder / "images" / f"{index:04d}.png"), image)
+        cv2.imwrite(str(folder / "masks" / f"{index:04d}.png"), mask)
+    return folder
+
+
+def discs_and_squares(folder: Path, count: int, seed: int) -> Path:
+    """Dark discs (labelled holes) and dark squares (not holes) on a bright plate, as an image/mask folder."""
+    def draw(rng, image, mask, cells):
         for k, (u, v) in enumerate(cells):
-            u, v, size = u + int(rng.integers(-6, 7)), v + int(rng.integers(-6, 7)), int(rng.integers(6, 10))
+            size = int(rng.integers(6, 10))
             if k < 2:
                 cv2.circle(image, (u, v), size, (40, 40, 40), -1, cv2.LINE_AA)
                 cv2.circle(mask, (u, v), size, k + 1, -1)
             else:
                 cv2.rectangle(image, (u - size, v - size), (u + size, v + size), (40, 40, 40), -1)
-        cv2.imwrite(str(folder / "images" / f"{index:04d}.png"), image)
-        cv2.imwrite(str(folder / "masks" / f"{index:04d}.png"), mask)
-    return folder
+
+    return labelled_plates(folder, count, seed, draw)
 
 
 @pytest.mark.slow
@@ -132,24 +142,16 @@ def sets_and_loners(folder: Path, count: int, seed: int) -> Path:
     """Three dark discs of one size (labelled holes) and one more of another size (not a hole) per image.
     Which of the two sizes is the set's is a coin toss, so a disc alone says nothing: only the frame's
     other candidates tell the loner apart."""
-    rng = np.random.default_rng(seed)
-    (folder / "images").mkdir(parents=True)
-    (folder / "masks").mkdir()
-    for index in range(count):
-        image = rng.normal(200, 5, (128, 128, 3)).clip(0, 255).astype(np.uint8)
-        mask = np.zeros((128, 128), np.uint16)
+    def draw(rng, image, mask, cells):
         small = int(rng.integers(4, 8))
         large = int(round(small * rng.uniform(1.5, 1.9)))
         radius, loner = (small, large) if rng.random() < 0.5 else (large, small)
-        cells = rng.permutation([(32, 32), (96, 32), (32, 96), (96, 96)])
         for k, (u, v) in enumerate(cells):
-            u, v = u + int(rng.integers(-6, 7)), v + int(rng.integers(-6, 7))
             cv2.circle(image, (u, v), radius if k < 3 else loner, (40, 40, 40), -1, cv2.LINE_AA)
             if k < 3:
                 cv2.circle(mask, (u, v), radius, k + 1, -1)
-        cv2.imwrite(str(folder / "images" / f"{index:04d}.png"), image)
-        cv2.imwrite(str(folder / "masks" / f"{index:04d}.png"), mask)
-    return folder
+
+    return labelled_plates(folder, count, seed, draw)
 
 
 @pytest.mark.slow
