@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from holevision.runtime.hole_context import CONTEXT_FEATURES, FEATURES_INPUT, context_features
+from holevision.runtime.hole_context import (CONTEXT_FEATURES, FEATURES_INPUT, MAX_SHIFT_LOGITS, bounded_scores,
+                                             context_features)
 
 from .labeled_images import LabeledImage
 from .verifier_training import export_scores_onnx, fit_binary, labelled_candidates
@@ -31,10 +32,13 @@ class ContextConfig:
     batch: int = 256
     lr: float = 3e-3
     seed: int = 0
+    max_shift: float = MAX_SHIFT_LOGITS  # the pass moves a crop score by at most this many logits
 
     def check(self) -> None:
         if any(width < 1 for width in self.hidden):
             raise ValueError(f"hidden widths must be >= 1, got {self.hidden}")
+        if not 0 < self.max_shift <= 20:
+            raise ValueError(f"the context pass's max shift must be in (0, 20] logits, got {self.max_shift}")
         if self.epochs < 1 or self.batch < 2 or self.lr <= 0:
             raise ValueError(f"epochs >= 1, batch >= 2 and lr > 0 please (got {self.epochs}, {self.batch}, {self.lr})")
 
@@ -107,13 +111,14 @@ def fit_context(train: ContextSet, config: ContextConfig, *, progress: bool = Tr
                       seed=config.seed, progress=progress, desc="context pass")
 
 
-def context_scores(net, data: ContextSet) -> np.ndarray:
-    """(N,) the context pass's probability that each candidate is a hole (torch)."""
+def context_scores(net, data: ContextSet, max_shift: float = MAX_SHIFT_LOGITS) -> np.ndarray:
+    """(N,) the context pass's probability that each candidate is a hole (torch), within ``max_shift``
+    logits of its crop score, as the runtime computes it (hole_context.bounded_scores)."""
     import torch
 
     with torch.no_grad():
-        return torch.sigmoid(net(torch.from_numpy(np.ascontiguousarray(data.features, np.float32)))).numpy().astype(
-            np.float64)
+        scores = torch.sigmoid(net(torch.from_numpy(np.ascontiguousarray(data.features, np.float32)))).numpy()
+    return bounded_scores(data.crop_scores, scores.astype(np.float64), max_shift)
 
 
 def export_context_onnx(net, path: str | Path, check: ContextSet | None = None) -> float:

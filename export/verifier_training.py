@@ -411,17 +411,21 @@ def train_verifier_bundle(bundle: str | Path, data: str | Path | Sequence[str | 
             say(f"context pass: {len(fit_set)} candidates in {fit_set.images} images, {int(fit_set.labels.sum())} "
                 f"of {fit_set.holes_true} labelled holes among them")
             context_net = fit_context(fit_set, context_config, progress=progress)
-            context_cut, context_table = best_cut(context_scores(context_net, val_set), val_set)
+            context_cut, context_table = best_cut(context_scores(context_net, val_set, context_config.max_shift),
+                                                  val_set)
             context_parity = export_context_onnx(context_net, staging / "context.onnx", check=val_set)
-            spec = spec.model_copy(update={"min_score": context_cut, "context_file": "context.onnx"})
+            spec = spec.model_copy(update={"min_score": context_cut, "context_file": "context.onnx",
+                                           "context_max_shift": context_config.max_shift})
             with_context = HoleVerifier(staging / crop_file, min_score=context_cut, crop_px=spec.crop_px,
-                                        span=spec.span, context=staging / "context.onnx")
+                                        span=spec.span, context=staging / "context.onnx",
+                                        context_max_shift=context_config.max_shift)
             figures.update({
                 "min_score": context_cut, "val_with_crop_verifier": figures["val_with_verifier"],
                 "val_with_verifier": val_f1(with_context),
                 "context": {"fit": [str(d) for d in context_data], "fit_images": fit_set.images,
                             "fit_candidates": len(fit_set), "hidden": list(context_config.hidden),
-                            "epochs": context_config.epochs, "onnx_vs_torch_max_abs_score_diff": context_parity,
+                            "epochs": context_config.epochs, "max_shift_logits": context_config.max_shift,
+                            "onnx_vs_torch_max_abs_score_diff": context_parity,
                             "val_cuts": context_table}})
         manifest = source.manifest.model_copy(deep=True)
         manifest.postprocess = post.model_copy(update={"threshold": config.candidate_threshold, "verifier": spec})

@@ -67,6 +67,9 @@ class VerifierSpec(_Strict):
     context_file: str | None = Field(None, description="optional second pass (runtime/hole_context.py): each "
                                      "candidate rescored next to its frame's other candidates; min_score then "
                                      "cuts its score")
+    context_max_shift: float = Field(1.5, gt=0, le=20, description="the context pass moves a candidate's crop "
+                                     "score by at most this many logits (a lone hole the crop pass is sure of "
+                                     "stays)")
 
 
 class PostprocessSpec(_Strict):

@@ -122,7 +122,8 @@ class Detector:
             return None
         context = None if spec.context_file is None else self.bundle.path / spec.context_file
         return HoleVerifier(self.bundle.path / spec.file, min_score=spec.min_score if min_score is None else min_score,
-                            crop_px=spec.crop_px, span=spec.span, context=context)
+                            crop_px=spec.crop_px, span=spec.span, context=context,
+                            context_max_shift=spec.context_max_shift)
 
     def extract(self, probability: np.ndarray, image: np.ndarray, timings: dict[str, float] | None = None) -> Holes:
         """Post-processing alone: the measured holes of a probability map (then the bundle's verifier, when

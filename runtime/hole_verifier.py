@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from holevision.runtime.detections import Holes
-from holevision.runtime.hole_context import ContextRescorer
+from holevision.runtime.hole_context import MAX_SHIFT_LOGITS, ContextRescorer
 from holevision.runtime.small_onnx import small_model_session
 
 # The measurements fed next to the crops, in this order (the ONNX input "measures").
@@ -105,7 +105,7 @@ class HoleVerifier:
     """Runs a bundle's ``verifier.onnx`` (``postprocess.verifier`` in its manifest) on candidate holes."""
 
     def __init__(self, path: str | Path, *, min_score: float, crop_px: int, span: float, threads: int = 1,
-                 context: str | Path | None = None):
+                 context: str | Path | None = None, context_max_shift: float = MAX_SHIFT_LOGITS):
         self.path = Path(path)
         self.session = small_model_session(self.path, threads)
         names = {i.name for i in self.session.get_inputs()}
@@ -115,7 +115,8 @@ class HoleVerifier:
         if not 0.0 < min_score < 1.0:
             raise ValueError(f"{self.path}: min_score must be in (0, 1), got {min_score}")
         self.min_score, self.crop_px, self.span = float(min_score), int(crop_px), float(span)
-        self.context = None if context is None else ContextRescorer(context, threads=threads)
+        self.context = None if context is None else ContextRescorer(context, threads=threads,
+                                                                    max_shift=context_max_shift)
 
     def crop_scores(self, holes: Holes, probability: np.ndarray, image: np.ndarray) -> np.ndarray:
         """(N,) the first pass: each candidate's probability of being a hole from its crops and measures."""

@@ -43,6 +43,9 @@ def register(registry) -> None:
                    help="the context pass's hidden layer widths, comma-separated (default: 32,32; '' = logistic "
                         "regression)")
     p.add_argument("--context-epochs", type=int, default=30, help="context pass training epochs (default: 30)")
+    p.add_argument("--context-max-shift", type=float, default=1.5,
+                   help="the context pass moves a crop score by at most this many logits (default: 1.5; a hole "
+                        "alone in its frame that the crop pass scores 0.9 then stays at 0.67 or more)")
     p.add_argument("--val", required=True, help="labeled images to choose min_score on and report F1 with and without")
     p.add_argument("--out", required=True, help="bundle folder to write (the bundle's files + verifier.onnx)")
     p.add_argument("--candidate-threshold", type=float, default=0.3,
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         hidden = tuple(int(w) for w in args.context_hidden.split(",") if w.strip())
     except ValueError:
         raise ValueError(f"--context-hidden: comma-separated layer widths please, got {args.context_hidden!r}") from None
-    context = ContextConfig(hidden=hidden, epochs=args.context_epochs, seed=args.seed)
+    context = ContextConfig(hidden=hidden, epochs=args.context_epochs, seed=args.seed, max_shift=args.context_max_shift)
     context.check()
     figures = train_verifier_bundle(args.bundle, args.data, args.val, args.out, config, context_data=args.context_data,
                                     context_config=context, progress=not args.no_progress)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from holevision.runtime.detections import Holes
-from holevision.runtime.hole_context import CONTEXT_FEATURES, ContextRescorer, context_features
+from holevision.runtime.hole_context import CONTEXT_FEATURES, ContextRescorer, bounded_scores, context_features
 
 
 def candidates(diameters, scores=None, on_border=None) -> Holes:
@@ -74,12 +74,31 @@ def context_onnx(path, weights):
 def test_the_rescorer_runs_its_onnx_file_on_the_features_and_refuses_another_input(tmp_path):
     weights = np.zeros(len(CONTEXT_FEATURES))
     weights[CONTEXT_FEATURES.index("log1p_siblings")] = 3.0     # more siblings, more likely a hole
-    rescorer = ContextRescorer(context_onnx(tmp_path / "context.onnx", weights))
+    rescorer = ContextRescorer(context_onnx(tmp_path / "context.onnx", weights), max_shift=20.0)
     scores = rescorer.scores(candidates([10.0, 10.5, 40.0]), np.array([0.6, 0.6, 0.6]))
     np.testing.assert_allclose(scores, 1 / (1 + np.exp(-3.0 * np.log1p([1, 1, 0]))), rtol=1e-5)
     assert rescorer.scores(candidates([]), np.zeros(0)).shape == (0,)
     with pytest.raises(ValueError, match="takes one input 'features' of 9 features"):
         ContextRescorer(context_onnx(tmp_path / "short.onnx", np.zeros(4)))
+
+
+def test_the_context_pass_moves_a_crop_score_by_at_most_max_shift_logits(tmp_path):
+    weights = np.zeros(len(CONTEXT_FEATURES))
+    weights[CONTEXT_FEATURES.index("log1p_siblings")] = 10.0     # siblings: ~1; alone: 0.5
+    weights[CONTEXT_FEATURES.index("verifier_logit")] = 0.0
+    path = context_onnx(tmp_path / "context.onnx", weights)
+    lone_and_pair = candidates([40.0, 10.0, 10.5])
+    crop = np.array([0.9, 0.2, 0.2])
+    bounded = ContextRescorer(path, max_shift=1.5).scores(lone_and_pair, crop)
+    logit_crop = logit(crop)
+    # the lone hole (network: 0.5) may fall 1.5 logits below its crop score, no further; the pair may
+    # rise 1.5 above theirs (network: ~1)
+    np.testing.assert_allclose(logit(bounded), logit_crop + np.array([-1.5, 1.5, 1.5]), rtol=1e-6)
+    assert bounded[0] > 0.6
+    np.testing.assert_allclose(bounded_scores(crop, np.array([0.85, 0.3, 0.01]), 1.5),
+                               [0.85, 0.3, 1 / (1 + np.exp(-(logit(0.2) - 1.5)))], rtol=1e-6)
+    with pytest.raises(ValueError, match="max shift must be > 0"):
+        ContextRescorer(path, max_shift=0.0)
 
 
 def test_a_bundle_names_its_context_file_and_verify_catches_it_unlisted(tmp_path):
@@ -99,12 +118,17 @@ def test_a_bundle_names_its_context_file_and_verify_catches_it_unlisted(tmp_path
     assert verify_bundle(folder) == [] and "context.onnx" in manifest.files
     detector = Detector(folder, warm_up=False)
     assert detector.verifier.context is not None and detector.verifier.context.path.name == "context.onnx"
-    # all-zero weights: every candidate scores 0.5 after the context pass, above the 0.4 cut
+    # all-zero weights: the network scores every candidate 0.5, which the crop scores (~1: large holes)
+    # bound to 1.5 logits below them, above the 0.4 cut
     image = np.full((128, 128, 3), 200, np.uint8)
     cv2.circle(image, (40, 40), 6, (30, 30, 30), -1)
     cv2.circle(image, (90, 90), 6, (30, 30, 30), -1)
     holes = detector.detect(image).holes
-    assert len(holes) == 2 and np.allclose(holes.scores, 0.5)
+    unverified = Detector(folder, warm_up=False, verify=False)
+    probability = unverified.probability(image)
+    crop = detector.verifier.crop_scores(unverified.extract(probability, image), probability, image)
+    assert len(holes) == 2 and (crop > 0.95).all()
+    np.testing.assert_allclose(holes.scores, 1 / (1 + np.exp(-(logit(crop) - 1.5))), rtol=1e-6)
 
     manifest.files.pop("context.onnx")
     (folder / "manifest.json").write_text(json.dumps(manifest.model_dump(mode="json"), indent=2))
