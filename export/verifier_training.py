@@ -353,7 +353,8 @@ def train_verifier_bundle(bundle: str | Path, data: str | Path | Sequence[str | 
         if not context_data:
             raise ValueError("nothing to train: name labeled sets for the verifier (--data), its context pass "
                              "(--context-data) or both")
-        config.candidate_threshold, config.crop_px, config.span = post.threshold, post.verifier.crop_px, post.verifier.span
+        config.candidate_threshold = post.threshold
+        config.crop_px, config.span = post.verifier.crop_px, post.verifier.span
     config.check()
     context_config = context_config or ContextConfig()
     context_config.check()
@@ -362,6 +363,12 @@ def train_verifier_bundle(bundle: str | Path, data: str | Path | Sequence[str | 
     say(f"candidates at hole probability >= {config.candidate_threshold} from {source.path}")
     figures = {"val": str(val), "fit": [str(d) for d in data], "candidate_threshold": config.candidate_threshold}
     previous = source.manifest.metrics.get("verifier") or {}
+    crop_fit = data if data else previous.get("fit", [])
+    shared = {Path(d).resolve() for d in crop_fit} & {Path(d).resolve() for d in context_data}
+    if shared:
+        raise ValueError(f"{', '.join(sorted(map(str, shared)))}: fits the crop verifier and its context pass both; "
+                         f"the context pass must learn from images the crop verifier was not fitted on (its scores "
+                         f"there are too good)")
     if keep_crop_verifier:
         figures = {**previous, **figures, "fit": previous.get("fit", []), "crop_verifier": "kept from the bundle"}
 
@@ -399,7 +406,8 @@ def train_verifier_bundle(bundle: str | Path, data: str | Path | Sequence[str | 
         crop_verifier = HoleVerifier(staging / crop_file, min_score=cut, crop_px=spec.crop_px, span=spec.span)
         baseline_threshold = previous.get("val_threshold_without_verifier", post.threshold) \
             if keep_crop_verifier else post.threshold
-        figures.update({"min_score": cut, "crop_min_score": cut, "val_without_verifier": val_f1(None, baseline_threshold),
+        figures.update({"min_score": cut, "crop_min_score": cut,
+                        "val_without_verifier": val_f1(None, baseline_threshold),
                         "val_threshold_without_verifier": baseline_threshold,
                         "val_with_verifier": val_f1(crop_verifier)})
         if context_data:

@@ -47,7 +47,9 @@ def register(registry) -> None:
                    help="the context pass moves a crop score by at most this many logits (default: 1.5; a hole "
                         "alone in its frame that the crop pass scores 0.9 then stays at 0.67 or more)")
     p.add_argument("--val", required=True, help="labeled images to choose min_score on and report F1 with and without")
-    p.add_argument("--out", required=True, help="bundle folder to write (the bundle's files + verifier.onnx)")
+    p.add_argument("--out", required=True,
+                   help="bundle folder to write (the bundle's files + verifier.onnx; + context.onnx with "
+                        "--context-data)")
     p.add_argument("--candidate-threshold", type=float, default=0.3,
                    help="hole probability of the candidates (default: 0.3; lower finds more holes for the verifier "
                         "to judge)")
@@ -77,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         hidden = tuple(int(w) for w in args.context_hidden.split(",") if w.strip())
     except ValueError:
-        raise ValueError(f"--context-hidden: comma-separated layer widths please, got {args.context_hidden!r}") from None
+        raise ValueError(f"--context-hidden: comma-separated layer widths please, "
+                         f"got {args.context_hidden!r}") from None
     context = ContextConfig(hidden=hidden, epochs=args.context_epochs, seed=args.seed, max_shift=args.context_max_shift)
     context.check()
     figures = train_verifier_bundle(args.bundle, args.data, args.val, args.out, config, context_data=args.context_data,

@@ -206,3 +206,6 @@ def test_train_verifier_refuses_to_keep_a_verifier_the_bundle_does_not_have(tmp_
     assert "has no hole verifier to keep; name labeled sets to fit one on (--data)" in capsys.readouterr().err
     assert main(["train-verifier", "--bundle", str(bundle), "--val", str(val), "--out", str(tmp_path / "out")]) != 0
     assert "nothing to train" in capsys.readouterr().err
+    assert main(["train-verifier", "--bundle", str(bundle), "--data", str(val), "--context-data", str(val),
+                 "--val", str(val), "--out", str(tmp_path / "out")]) != 0
+    assert "fits the crop verifier and its context pass both" in capsys.readouterr().err

@@ -41,7 +41,8 @@ def test_siblings_are_the_candidates_of_about_the_same_size_and_their_scores_are
     np.testing.assert_allclose(column["siblings_best_logit"][:3], logit(np.array([0.8, 0.9, 0.9])), rtol=1e-5)
     np.testing.assert_allclose(column["siblings_median_logit"][:3], logit(np.array([0.5, 0.85, 0.55])), rtol=1e-5)
     # no siblings: the lowest logit, as for a sibling scored 0
-    assert column["siblings_best_logit"][3] == column["siblings_median_logit"][3] == pytest.approx(logit(1e-4), rel=1e-4)
+    lowest = pytest.approx(logit(1e-4), rel=1e-4)
+    assert column["siblings_best_logit"][3] == column["siblings_median_logit"][3] == lowest
     np.testing.assert_allclose(column["log1p_others_accepted"], np.log1p([2, 3, 2, 2]), rtol=1e-6)
 
 
