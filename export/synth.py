@@ -11,7 +11,8 @@ Per annotation, besides COCO's polygon ``segmentation``/``bbox``/``area``: ``cen
 ellipse center, pixel centers at integers), ``axes`` (full major, minor px), ``angle_deg``, and
 ``attributes``: kind, visible (fraction), occluded, on_border, diameter_mm (nominal bore),
 opening_diameter_mm (the labelled edge), design_index, part_index, instance_id (value in the mask).
-Per image: ``seed`` (regenerates that image alone with ``render_scene(seed, w, h, style)``),
+Per image: ``seed`` (regenerates that image alone with ``render_scene(seed, w, h, style, squares)``; ``info.squares``
+is present and true where square look-alikes were drawn),
 ``style``, ``mask_file``, ``parts`` (hole design in mm and px, ``missing`` = undrilled design holes,
 material, pose) and ``scene`` (background, light, camera effects).
 
@@ -65,7 +66,8 @@ def scene_instances(scene: Scene) -> list[Instance]:
 
 
 def write_synthetic_dataset(out: str | Path, *, count: int, seed: int, width: int = 640, height: int = 512,
-                            style: str = "mixed", preview: bool = False, progress: bool = True) -> dict:
+                            style: str = "mixed", squares: bool = False, preview: bool = False,
+                            progress: bool = True) -> dict:
     """Render ``count`` images into ``out`` (see the module docstring). Returns a summary dict."""
     from tqdm import tqdm
 
@@ -82,7 +84,7 @@ def write_synthetic_dataset(out: str | Path, *, count: int, seed: int, width: in
     n_holes = n_missing = 0
     for index in tqdm(range(count), desc="synth", unit="img", disable=not progress):
         s = image_seed(seed, index)
-        scene = render_scene(s, width, height, style)
+        scene = render_scene(s, width, height, style, squares=squares)
         name = f"{index:06d}.png"
         if not cv2.imwrite(str(out / "images" / name), scene.image):
             raise OSError(f"{out / 'images' / name}: could not write image")
@@ -100,7 +102,7 @@ def write_synthetic_dataset(out: str | Path, *, count: int, seed: int, width: in
     dataset = Dataset(root=out, classes=["hole"], samples=samples, format="coco")
     write_coco(dataset, out / "annotations.json",
                info={"generator": "holevision synth", "seed": int(seed), "count": int(count),
-                     "size": [int(width), int(height)], "style": style,
+                     "size": [int(width), int(height)], "style": style, **({"squares": True} if squares else {}),
                      "label": "the hole's opening in the part's top surface (outer edge of a chamfer or countersink)"})
     if preview:
         cv2.imwrite(str(out / "preview.png"), contact_sheet(tiles))

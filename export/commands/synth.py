@@ -8,6 +8,7 @@ EXAMPLES = """\
   holevision synth --out data/train --count 2000 --seed 1 --style mixed
   holevision synth --out /tmp/s --count 200 --seed 1 --style mixed --preview
   holevision synth --out data/cad --count 500 --seed 7 --style cad --size 1280x1024
+  holevision synth --out data/squares --count 2000 --seed 8 --size 320x256 --squares   + chessboards, square labels
   holevision data check data/train              # then check what was written"""
 
 
@@ -35,6 +36,10 @@ def register(registry) -> None:
     p.add_argument("--size", type=_size, default=(640, 512), help="WIDTHxHEIGHT (default 640x512)")
     p.add_argument("--style", choices=("photo", "cad", "mixed"), default="mixed",
                    help="photo-like metal parts, CAD screenshots, or a mix (default, about 30%% CAD)")
+    p.add_argument("--squares", action="store_true",
+                   help="photo-style scenes also get square look-alikes (a calibration chessboard lying in the "
+                        "cell, dark square labels and pockets) as hard negatives; the rest of each scene is "
+                        "the one rendered without them")
     p.add_argument("--preview", action="store_true", help="also write preview.png, a contact sheet with GT")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -45,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
 
     width, height = args.size
     summary = write_synthetic_dataset(args.out, count=args.count, seed=args.seed, width=width, height=height,
-                                      style=args.style, preview=args.preview, progress=not args.no_progress)
+                                      style=args.style, squares=args.squares, preview=args.preview,
+                                      progress=not args.no_progress)
     print(f"{args.out}: {summary['images']} images, {summary['holes']} holes "
           f"({summary['missing']} designed holes left undrilled), {summary['seconds']:.1f} s")
     return 0

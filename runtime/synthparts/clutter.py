@@ -1,5 +1,8 @@
 """Things in the image that are NOT holes: bolt heads, socket screws, washers, dark dots and pucks,
-O-rings, chips, cables and soft shadows. They occlude holes and serve as hard negatives.
+O-rings, chips, cables and soft shadows. They occlude holes and serve as hard negatives. On request
+(``SQUARE_KINDS``, `holevision synth --squares`) also square look-alikes: a calibration chessboard
+lying in the cell and dark square labels or pockets, which a model trained on round look-alikes alone
+marks as holes.
 
 Each item is drawn in a window of the frame with an anti-aliased alpha; ``paint_clutter`` composites
 it and returns the occluding alpha so the caller can remove occluded pixels from the hole labels.
@@ -15,6 +18,7 @@ import numpy as np
 from holevision.runtime.synthparts.surfaces import fractal_noise
 
 CLUTTER_KINDS = ("bolt", "socket_screw", "washer", "dark_dot", "puck", "oring", "chips", "cable", "shadow")
+SQUARE_KINDS = ("checkerboard", "square")
 _S = 16  # sub-pixel drawing: coordinates x16 with shift=4
 
 
@@ -45,12 +49,55 @@ def _hexagon(c, r, rot, squash, squash_ang):
     return pts
 
 
+def _quad(c, half_u, half_v, rot, squash, squash_ang):
+    """The corners of a rectangle (half sides ``half_u``, ``half_v``, turned by ``rot`` rad) about ``c``,
+    squashed along ``squash_ang`` as the other items are (a tilted view)."""
+    ca, sa = math.cos(squash_ang), math.sin(squash_ang)
+    pts = []
+    for x, y in ((-half_u, -half_v), (half_u, -half_v), (half_u, half_v), (-half_u, half_v)):
+        x, y = x * math.cos(rot) - y * math.sin(rot), x * math.sin(rot) + y * math.cos(rot)
+        xr, yr = x * ca + y * sa, -x * sa + y * ca
+        yr *= squash
+        pts.append((c[0] + xr * ca - yr * sa, c[1] + xr * sa + yr * ca))
+    return pts
+
+
+def _checkerboard(rng, shape, c, size_px, squash, squash_ang):
+    """(alpha of the whole board, alpha of its dark squares): a printed board of 4-9 x 3-7 squares with
+    a white margin, ``size_px`` across its squares' long side."""
+    cols, rows = int(rng.integers(4, 10)), int(rng.integers(3, 8))
+    cell = size_px / max(cols, rows)
+    rot = rng.uniform(0, math.pi)
+    margin = cell * rng.uniform(0.3, 0.8)
+
+    def board(m):
+        quad = _quad(c, cols * cell / 2 + margin, rows * cell / 2 + margin, rot, squash, squash_ang)
+        cv2.fillPoly(m, [np.array([_pt(*p) for p in quad], np.int32)], 255, cv2.LINE_AA, 4)
+
+    def squares(m):
+        for i in range(cols):
+            for j in range(rows):
+                if (i + j) % 2:
+                    continue
+                du, dv = (i - (cols - 1) / 2) * cell, (j - (rows - 1) / 2) * cell
+                centre = (c[0] + du * math.cos(rot) - dv * math.sin(rot), c[1] + du * math.sin(rot) + dv * math.cos(rot))
+                # squash about the board's centre, as _quad does for its corners
+                ca, sa = math.cos(squash_ang), math.sin(squash_ang)
+                x, y = centre[0] - c[0], centre[1] - c[1]
+                xr, yr = x * ca + y * sa, (-x * sa + y * ca) * squash
+                centre = (c[0] + xr * ca - yr * sa, c[1] + xr * sa + yr * ca)
+                quad = _quad(centre, cell / 2, cell / 2, rot, squash, squash_ang)
+                cv2.fillPoly(m, [np.array([_pt(*p) for p in quad], np.int32)], 255, cv2.LINE_AA, 4)
+
+    return _mask(shape, board), _mask(shape, squares)
+
+
 def paint_clutter(rng: np.random.Generator, image: np.ndarray, kind: str, center: tuple[float, float],
                   size_px: float, to_light_2d: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
     """Draw one item into ``image`` (float BGR, in place). Returns (window, occluding alpha) or None."""
     h, w = image.shape[:2]
     r = size_px / 2.0
-    pad = int(r * 1.6 + 6)
+    pad = int(r * (2.2 if kind == "checkerboard" else 1.6) + 6)
     x0, y0 = int(center[0]) - pad, int(center[1]) - pad
     x1, y1 = int(center[0]) + pad + 1, int(center[1]) + pad + 1
     if kind == "cable":
@@ -137,13 +184,26 @@ def paint_clutter(rng: np.random.Generator, image: np.ndarray, kind: str, center
         value = rng.uniform(0.03, 0.3) * (1 + 0.2 * fractal_noise(rng, shape, 30))
         color = value[:, :, None] * np.float32(rng.uniform(0.5, 1.5, 3))
         shadow_alpha = alpha
+    elif kind == "checkerboard":
+        alpha, dark = _checkerboard(rng, shape, c, size_px, squash, math.radians(sq_ang))
+        paper = rng.uniform(0.6, 0.95) * (1 + 0.1 * side) + 0.02 * fractal_noise(rng, shape, 8)
+        value = paper * (1 - dark) + dark * rng.uniform(0.02, 0.15)
+        color = value[:, :, None] * np.float32([1, 1, 1])
+    elif kind == "square":  # a dark square label, a square pocket or cut-out: corners, not a hole
+        half = r * rng.uniform(0.7, 1.0)
+        quad = _quad(c, half, half * rng.uniform(0.7, 1.0), rng.uniform(0, math.pi), squash, math.radians(sq_ang))
+        alpha = _mask(shape, lambda m: cv2.fillPoly(m, [np.array([_pt(*p) for p in quad], np.int32)], 255,
+                                                    cv2.LINE_AA, 4))
+        value = rng.uniform(0.02, 0.15) * (1 + 0.15 * fractal_noise(rng, shape, 4)) + 0 * xx
+        color = value[:, :, None] * (np.float32([1, 1, 1]) if rng.random() < 0.7 else
+                                     np.float32(rng.uniform(0.3, 1.5, 3)))
     elif kind == "shadow":
         blob = _mask(shape, lambda m: _ellipse(m, c, r, r * rng.uniform(0.3, 1.0), sq_ang))
         blob = cv2.GaussianBlur(blob, (0, 0), max(r * 0.25, 1.0))
         win *= (1.0 - rng.uniform(0.3, 0.7) * blob)[:, :, None]
         return None
     else:
-        raise ValueError(f"unknown clutter kind {kind!r}; expected one of {CLUTTER_KINDS}")
+        raise ValueError(f"unknown clutter kind {kind!r}; expected one of {CLUTTER_KINDS + SQUARE_KINDS}")
     if shadow_alpha is not None:
         off = max(r * 0.15, 1.0)
         M = np.float32([[1, 0, -lx * off], [0, 1, -ly * off]])

@@ -485,11 +485,38 @@ def _random_light(rng, cad: bool) -> dict:
                 ambient=ambient, diffuse=diffuse, specular_scale=float(spec))
 
 
-def render_scene(seed: int, width: int = 640, height: int = 512, style: str = "photo") -> Scene:
+def _clutter_center(rng: np.random.Generator, placed: list, width: int, height: int) -> tuple[float, float]:
+    """Where an item of clutter goes: beside one of the ``placed`` hole centers about a third of the
+    time (where it covers holes), anywhere in the frame otherwise."""
+    if placed and rng.random() < 0.35:
+        base = placed[int(rng.integers(len(placed)))]
+        return base[0] + rng.normal(0, 20), base[1] + rng.normal(0, 20)
+    return rng.uniform(0, width), rng.uniform(0, height)
+
+
+def _paint_square_lookalikes(rng: np.random.Generator, canvas: _Canvas, placed: list, to_light_2d: np.ndarray) -> None:
+    """One to three square look-alikes (clutter.SQUARE_KINDS; a chessboard in half the scenes), some
+    beside the holes, occluding what they cover."""
+    height, width = canvas.image.shape[:2]
+    kinds = ["checkerboard"] if rng.random() < 0.5 else []
+    kinds += ["square"] * int(rng.integers(0 if kinds else 1, 3))
+    for kind in kinds:
+        center = _clutter_center(rng, placed, width, height)
+        largest = (0.6 if kind == "checkerboard" else 0.2) * min(width, height)
+        size = math.exp(rng.uniform(math.log(6 if kind == "square" else 24), math.log(max(largest, 25))))
+        result = paint_clutter(rng, canvas.image, kind, center, size, to_light_2d)
+        if result is not None:
+            canvas.occlude(*result)
+
+
+def render_scene(seed: int, width: int = 640, height: int = 512, style: str = "photo", squares: bool = False) -> Scene:
     """Render one synthetic image of parts with holes; deterministic in all arguments.
 
     ``style``: ``photo`` (metal parts under real-ish light and camera), ``cad`` (a CAD screenshot),
     or ``mixed`` (one of the two, chosen by the seed).
+    ``squares``: photo-style scenes also get square look-alikes (a calibration chessboard, dark square
+    labels and pockets; clutter.SQUARE_KINDS), drawn from a random stream of their own, so the rest of
+    the scene is the one rendered without them.
     """
     if style not in STYLES + ("mixed",):
         raise ValueError(f"style must be one of {STYLES + ('mixed',)}, got {style!r}")
@@ -525,15 +552,14 @@ def render_scene(seed: int, width: int = 640, height: int = 512, style: str = "p
         to_light_2d = _unit(to_light_cam[:2]) if np.linalg.norm(to_light_cam[:2]) > 1e-6 else np.zeros(2)
         for _ in range(n_clutter):
             kind = str(rng.choice(CLUTTER_KINDS, p=[0.12, 0.12, 0.14, 0.14, 0.1, 0.08, 0.14, 0.04, 0.12]))
-            if placed and rng.random() < 0.35:
-                base = placed[int(rng.integers(len(placed)))]
-                center = (base[0] + rng.normal(0, 20), base[1] + rng.normal(0, 20))
-            else:
-                center = (rng.uniform(0, width), rng.uniform(0, height))
+            center = _clutter_center(rng, placed, width, height)
             size = math.exp(rng.uniform(math.log(6), math.log(0.25 * min(width, height))))
             result = paint_clutter(rng, canvas.image, kind, center, size, to_light_2d)
             if result is not None:
                 canvas.occlude(*result)
+        if squares:
+            _paint_square_lookalikes(np.random.default_rng(np.random.SeedSequence([int(seed), width, height, 1])),
+                                     canvas, placed, to_light_2d)
     holes, instance_map = canvas.finish()
     if cad:
         image, effects = apply_camera(rng, canvas.image, noise_scale=0.0 if rng.random() < 0.7 else 0.3,

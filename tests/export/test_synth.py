@@ -77,3 +77,17 @@ def test_rerun_into_the_same_folder_leaves_exactly_the_new_dataset(tmp_path):
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["000000.png", "000001.png"]
     assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["000000.png", "000001.png"]
     assert check_dataset(tmp_path).problems == []
+
+
+def test_cli_synth_squares_is_recorded_and_each_image_regenerates_with_it(tmp_path):
+    out = tmp_path / "sq"
+    assert main(["synth", "--out", str(out), "--count", "2", "--seed", "4", "--size", "160x128",
+                 "--style", "photo", "--squares", "--no-progress"]) == 0
+    doc = json.loads((out / "annotations.json").read_text())
+    assert doc["info"]["squares"] is True
+    entry = doc["images"][0]
+    scene = render_scene(entry["seed"], 160, 128, "photo", squares=True)
+    assert np.array_equal(scene.image, cv2.imread(str(out / entry["file_name"]), cv2.IMREAD_COLOR))
+    plain = tmp_path / "plain"
+    write_synthetic_dataset(plain, count=1, seed=4, width=160, height=128, style="photo", progress=False)
+    assert "squares" not in json.loads((plain / "annotations.json").read_text())["info"]

@@ -140,3 +140,36 @@ def test_render_holes_photo_and_cad_keep_given_geometry():
         grey = scene.image.mean(axis=2)
         inside = scene.instance_map > 0
         assert grey[inside].mean() < grey[~inside].mean()
+
+
+def test_square_lookalikes_are_added_without_changing_the_rest_of_the_scene():
+    changed = 0
+    for seed in range(8):
+        plain = render_scene(seed, 320, 256, "photo")
+        squared = render_scene(seed, 320, 256, "photo", squares=True)
+        assert squared.parts == plain.parts and squared.meta == plain.meta
+        # the look-alikes only cover things: every hole still labelled is the same hole, measured the same
+        before = {(h.part_index, h.design_index): h for h in plain.holes}
+        for hole in squared.holes:
+            same = before[(hole.part_index, hole.design_index)]
+            assert hole.center == same.center and hole.axes == same.axes
+            assert hole.visible <= same.visible
+        changed += not np.array_equal(plain.image, squared.image)
+    assert changed == 8
+    cad = render_scene(2, 320, 256, "cad")
+    assert np.array_equal(render_scene(2, 320, 256, "cad", squares=True).image, cad.image)
+
+
+def test_checkerboard_lookalike_has_dark_and_light_squares():
+    from holevision.runtime.synthparts.clutter import paint_clutter
+
+    image = np.full((200, 200, 3), 0.4, np.float32)
+    window, alpha = paint_clutter(np.random.default_rng(3), image, "checkerboard", (100.0, 100.0), 90.0,
+                                  np.array([1.0, 0.0]))
+    x0, y0, x1, y1 = window
+    board = image[y0:y1, x0:x1, 0][alpha > 0.99]
+    assert board.size > 0.25 * 90 * 90
+    dark, light = (board < 0.2).mean(), (board > 0.5).mean()
+    assert 0.2 < dark < 0.6 and 0.3 < light < 0.8     # about half the squares, plus the white margin
+    with pytest.raises(ValueError, match="checkerboard"):
+        paint_clutter(np.random.default_rng(0), image, "triangle", (50.0, 50.0), 20.0, np.zeros(2))
