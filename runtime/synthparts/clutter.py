@@ -49,17 +49,17 @@ def _hexagon(c, r, rot, squash, squash_ang):
     return pts
 
 
-def _quad(c, half_u, half_v, rot, squash, squash_ang):
-    """The corners of a rectangle (half sides ``half_u``, ``half_v``, turned by ``rot`` rad) about ``c``,
-    squashed along ``squash_ang`` as the other items are (a tilted view)."""
+def _rectangle(c, u0, v0, u1, v1, rot, squash, squash_ang):
+    """The image corners of the rectangle [u0, u1] x [v0, v1] of an item's own frame about ``c``: turned
+    by ``rot`` rad, then squashed along ``squash_ang`` as the other items are (a tilted view)."""
     ca, sa = math.cos(squash_ang), math.sin(squash_ang)
     pts = []
-    for x, y in ((-half_u, -half_v), (half_u, -half_v), (half_u, half_v), (-half_u, half_v)):
+    for x, y in ((u0, v0), (u1, v0), (u1, v1), (u0, v1)):
         x, y = x * math.cos(rot) - y * math.sin(rot), x * math.sin(rot) + y * math.cos(rot)
         xr, yr = x * ca + y * sa, -x * sa + y * ca
         yr *= squash
         pts.append((c[0] + xr * ca - yr * sa, c[1] + xr * sa + yr * ca))
-    return pts
+    return np.array([_pt(*p) for p in pts], np.int32)
 
 
 def _checkerboard(rng, shape, c, size_px, squash, squash_ang):
@@ -69,27 +69,14 @@ def _checkerboard(rng, shape, c, size_px, squash, squash_ang):
     cell = size_px / max(cols, rows)
     rot = rng.uniform(0, math.pi)
     margin = cell * rng.uniform(0.3, 0.8)
-
-    def board(m):
-        quad = _quad(c, cols * cell / 2 + margin, rows * cell / 2 + margin, rot, squash, squash_ang)
-        cv2.fillPoly(m, [np.array([_pt(*p) for p in quad], np.int32)], 255, cv2.LINE_AA, 4)
-
-    def squares(m):
-        for i in range(cols):
-            for j in range(rows):
-                if (i + j) % 2:
-                    continue
-                du, dv = (i - (cols - 1) / 2) * cell, (j - (rows - 1) / 2) * cell
-                centre = (c[0] + du * math.cos(rot) - dv * math.sin(rot), c[1] + du * math.sin(rot) + dv * math.cos(rot))
-                # squash about the board's centre, as _quad does for its corners
-                ca, sa = math.cos(squash_ang), math.sin(squash_ang)
-                x, y = centre[0] - c[0], centre[1] - c[1]
-                xr, yr = x * ca + y * sa, (-x * sa + y * ca) * squash
-                centre = (c[0] + xr * ca - yr * sa, c[1] + xr * sa + yr * ca)
-                quad = _quad(centre, cell / 2, cell / 2, rot, squash, squash_ang)
-                cv2.fillPoly(m, [np.array([_pt(*p) for p in quad], np.int32)], 255, cv2.LINE_AA, 4)
-
-    return _mask(shape, board), _mask(shape, squares)
+    half_u, half_v = cols * cell / 2, rows * cell / 2
+    board = [_rectangle(c, -half_u - margin, -half_v - margin, half_u + margin, half_v + margin, rot, squash,
+                        squash_ang)]
+    dark = [_rectangle(c, -half_u + i * cell, -half_v + j * cell, -half_u + (i + 1) * cell, -half_v + (j + 1) * cell,
+                       rot, squash, squash_ang)
+            for i in range(cols) for j in range(rows) if (i + j) % 2 == 0]
+    return (_mask(shape, lambda m: cv2.fillPoly(m, board, 255, cv2.LINE_AA, 4)),
+            _mask(shape, lambda m: cv2.fillPoly(m, dark, 255, cv2.LINE_AA, 4)))
 
 
 def paint_clutter(rng: np.random.Generator, image: np.ndarray, kind: str, center: tuple[float, float],
@@ -191,9 +178,9 @@ def paint_clutter(rng: np.random.Generator, image: np.ndarray, kind: str, center
         color = value[:, :, None] * np.float32([1, 1, 1])
     elif kind == "square":  # a dark square label, a square pocket or cut-out: corners, not a hole
         half = r * rng.uniform(0.7, 1.0)
-        quad = _quad(c, half, half * rng.uniform(0.7, 1.0), rng.uniform(0, math.pi), squash, math.radians(sq_ang))
-        alpha = _mask(shape, lambda m: cv2.fillPoly(m, [np.array([_pt(*p) for p in quad], np.int32)], 255,
-                                                    cv2.LINE_AA, 4))
+        half_v = half * rng.uniform(0.7, 1.0)
+        quad = _rectangle(c, -half, -half_v, half, half_v, rng.uniform(0, math.pi), squash, math.radians(sq_ang))
+        alpha = _mask(shape, lambda m: cv2.fillPoly(m, [quad], 255, cv2.LINE_AA, 4))
         value = rng.uniform(0.02, 0.15) * (1 + 0.15 * fractal_noise(rng, shape, 4)) + 0 * xx
         color = value[:, :, None] * (np.float32([1, 1, 1]) if rng.random() < 0.7 else
                                      np.float32(rng.uniform(0.3, 1.5, 3)))
