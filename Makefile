@@ -68,9 +68,10 @@ default-model: $(STAMP)
 # its limits), INT8-calibrated on DEFAULT_DATA/unlabeled, quality measured on fresh synthetic
 # sets (300 photo-style, seed 505; 100 CAD-style, seed 606). INT8 does not fit the 10 MB budget next to
 # fp32, so a full bundle (fp32 + INT8) also goes to build/default-bundle-full for `holevision bench model`.
-# Last, a hole verifier is trained for the packaged bundle on 14000 more images the network did not
-# learn from (seeds 808, 809 and 555), and its context pass on 8000 more that neither learned from (seeds
-# 9191 and 9292), the cut chosen on val200 (`holevision train-verifier`).
+# Last, a hole verifier is trained for the packaged bundle on 18000 more images the network did not
+# learn from (seeds 808, 809 and 555, and 8181 with square look-alikes: chessboards, square labels), and
+# its context pass on 10000 more that neither learned from (seeds 9191 and 9292, and 9494 with square
+# look-alikes), the cut chosen on val200 (`holevision train-verifier`).
 DEFAULT_RUN ?= $(shell cat runs/LATEST_STUDENT 2>/dev/null)
 DEFAULT_DATA ?= runs/default_model/data
 DEFAULT_SIZE ?= 256x320
@@ -105,13 +106,21 @@ default-bundle: $(STAMP)
 		--out $(VERIFIER_DATA)/verifier_fit2 --count 4800 --seed 809 --size 320x256 --style mixed --no-progress
 	@test -f $(DEFAULT_DATA)/train6/annotations.json || $(VENV)/bin/holevision synth \
 		--out $(DEFAULT_DATA)/train6 --count 8000 --seed 555 --size 320x256 --style mixed --no-progress
+	@test -f $(VERIFIER_DATA)/verifier_squares/annotations.json || $(VENV)/bin/holevision synth \
+		--out $(VERIFIER_DATA)/verifier_squares --count 4000 --seed 8181 --size 320x256 --style mixed --squares \
+		--no-progress
 	@test -f $(VERIFIER_DATA)/context_fit/annotations.json || $(VENV)/bin/holevision synth \
 		--out $(VERIFIER_DATA)/context_fit --count 2000 --seed 9191 --size 320x256 --style mixed --no-progress
 	@test -f $(VERIFIER_DATA)/context_fit2/annotations.json || $(VENV)/bin/holevision synth \
 		--out $(VERIFIER_DATA)/context_fit2 --count 6000 --seed 9292 --size 320x256 --style mixed --no-progress
+	@test -f $(VERIFIER_DATA)/context_squares/annotations.json || $(VENV)/bin/holevision synth \
+		--out $(VERIFIER_DATA)/context_squares --count 2000 --seed 9494 --size 320x256 --style mixed --squares \
+		--no-progress
 	$(VENV)/bin/holevision train-verifier --bundle runtime/default_bundle --out runtime/default_bundle \
 		--data $(VERIFIER_DATA)/verifier_fit --data $(VERIFIER_DATA)/verifier_fit2 --data $(DEFAULT_DATA)/train6 \
+		--data $(VERIFIER_DATA)/verifier_squares \
 		--context-data $(VERIFIER_DATA)/context_fit --context-data $(VERIFIER_DATA)/context_fit2 \
+		--context-data $(VERIFIER_DATA)/context_squares \
 		--val $(DEFAULT_DATA)/val200 --epochs 20 --seed 0 --no-progress
 	$(VENV)/bin/holevision bundle verify
 	$(VENV)/bin/holevision bench model build/default-bundle-full --json build/bench-model-default.json
